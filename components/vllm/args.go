@@ -1,0 +1,110 @@
+// Package vllm turns a sizing decision into the vLLM command line, and
+// renders the boot script that installs and runs vLLM on a GPU instance.
+// It is shared by the alternatives that run vLLM themselves (EC2, EKS).
+package vllm
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
+)
+
+// Version is a vLLM release, such as 0.11.0.
+type Version struct{ Major, Minor, Patch int }
+
+// ParseVersion reads "0.11.0" (a leading "v" is allowed; anything after a
+// fourth dot or a "+" local version is ignored).
+func ParseVersion(s string) (Version, error) {
+	core := strings.TrimPrefix(s, "v")
+	core, _, _ = strings.Cut(core, "+")
+	parts := strings.Split(core, ".")
+	if len(parts) < 2 || len(parts) > 4 {
+		return Version{}, fmt.Errorf("%q is not a vLLM version such as 0.11.0", s)
+	}
+	var n [3]int
+	for i := 0; i < 3 && i < len(parts); i++ {
+		v, err := strconv.Atoi(parts[i])
+		if err != nil || v < 0 {
+			return Version{}, fmt.Errorf("%q is not a vLLM version such as 0.11.0", s)
+		}
+		n[i] = v
+	}
+	return Version{n[0], n[1], n[2]}, nil
+}
+
+// Less reports whether v is older than o.
+func (v Version) Less(o Version) bool {
+	if v.Major != o.Major {
+		return v.Major < o.Major
+	}
+	if v.Minor != o.Minor {
+		return v.Minor < o.Minor
+	}
+	return v.Patch < o.Patch
+}
+
+func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+
+var (
+	// MinVersion introduced --reasoning-parser deepseek_r1 (vLLM PR #12473).
+	MinVersion = Version{0, 7, 1}
+	// reasoningFlagDropped: --enable-reasoning was required until 0.9.0,
+	// deprecated then, and rejected from 0.10.0 (vLLM PRs #17452, #18404).
+	reasoningFlagDropped = Version{0, 9, 0}
+	// voltaDropped: from 0.20.0 the default wheels and images are CUDA 13,
+	// which cannot target compute capability 7.0 (V100).
+	voltaDropped = Version{0, 20, 0}
+)
+
+// CheckGPU says whether this vLLM release runs on the GPU.
+func (v Version) CheckGPU(g sizing.GPU) error {
+	if v.Less(MinVersion) {
+		return fmt.Errorf("vLLM %s predates the deepseek_r1 reasoning parser: use %s or newer", v, MinVersion)
+	}
+	if g.ComputeCapability == "7.0" && !v.Less(voltaDropped) {
+		return fmt.Errorf("vLLM %s is built for CUDA 13, which does not support the %s (compute capability 7.0): "+
+			"use a vLLM release before %s, or a g4dn/g5 instance", v, g.Name, voltaDropped)
+	}
+	return nil
+}
+
+// Server is one vLLM OpenAI-compatible server.
+type Server struct {
+	// Model is what vLLM loads: a local directory of weights.
+	Model string
+	// ServedModelName is the model name clients send (the project's model key).
+	ServedModelName string
+	Host            string
+	Port            int
+	Decision        sizing.Decision
+	Version         Version
+}
+
+// Args is the command line after "vllm serve". The API key is not among
+// them: vLLM reads it from the VLLM_API_KEY environment variable, so that it
+// never shows in a process list or a rendered file.
+func (s Server) Args() []string {
+	d := s.Decision
+	args := []string{
+		s.Model,
+		"--served-model-name", s.ServedModelName,
+		"--host", s.Host,
+		"--port", strconv.Itoa(s.Port),
+		"--tensor-parallel-size", strconv.Itoa(d.TensorParallel),
+	}
+	if d.PipelineParallel > 1 {
+		args = append(args, "--pipeline-parallel-size", strconv.Itoa(d.PipelineParallel))
+	}
+	args = append(args,
+		"--dtype", d.DType,
+		"--max-model-len", strconv.Itoa(d.MaxModelLen),
+		"--gpu-memory-utilization", strconv.FormatFloat(d.GPUMemoryUtilization, 'f', 2, 64),
+		"--reasoning-parser", "deepseek_r1",
+	)
+	if s.Version.Less(reasoningFlagDropped) {
+		args = append(args, "--enable-reasoning")
+	}
+	return args
+}

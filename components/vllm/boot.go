@@ -1,0 +1,138 @@
+package vllm
+
+import (
+	"bytes"
+	_ "embed"
+	"errors"
+	"fmt"
+	"strings"
+	"text/template"
+)
+
+// Paths on the instance. The model directory is a stable link to wherever
+// the weights were copied (local NVMe when the instance has it).
+const (
+	homeDir   = "/opt/deepseek-r1-cn"
+	modelLink = homeDir + "/model"
+)
+
+// MaxUserDataBytes is EC2's limit on user data before base64 encoding.
+const MaxUserDataBytes = 16 * 1024
+
+// Weights says where the instance gets the model from. Exactly one of S3URI
+// and ModelScopeID is set.
+type Weights struct {
+	// S3URI is s3://bucket/prefix/ in the instance's region.
+	S3URI string
+	// ModelScopeID and ModelScopeRevision download from modelscope.cn, which
+	// needs internet egress (NAT).
+	ModelScopeID       string
+	ModelScopeRevision string
+}
+
+// Install says how vLLM gets onto the instance. Exactly one of Image and
+// Version (with PipIndexURL) is used.
+type Install struct {
+	// PipIndexURL is the Python package index (a China mirror in aws-cn).
+	PipIndexURL string
+	// Image is a vLLM OpenAI server image in the region's ECR; when set, the
+	// instance runs it with Docker instead of installing vLLM with pip.
+	Image string
+}
+
+// Boot is everything the boot script needs. None of it is secret.
+type Boot struct {
+	Region string
+	Server Server
+	// InstanceType is only shown in comments and logs.
+	InstanceType string
+	Weights      Weights
+	Install      Install
+	// APIKeySecretARN is the Secrets Manager secret holding the API key.
+	APIKeySecretARN string
+}
+
+//go:embed boot.sh.tmpl
+var bootTemplate string
+
+var bootTmpl = template.Must(template.New("boot").Funcs(template.FuncMap{
+	"q":    ShellQuote,
+	"args": func(a []string) string { return ShellJoin(a) },
+}).Parse(bootTemplate))
+
+// Validate checks what the template relies on.
+func (b Boot) Validate() error {
+	var errs []error
+	if b.Region == "" {
+		errs = append(errs, errors.New("region is empty"))
+	}
+	if (b.Weights.S3URI == "") == (b.Weights.ModelScopeID == "") {
+		errs = append(errs, errors.New("exactly one of the S3 URI and the ModelScope id must be set"))
+	}
+	if b.Weights.S3URI != "" && !strings.HasPrefix(b.Weights.S3URI, "s3://") {
+		errs = append(errs, fmt.Errorf("weights URI %q is not an s3:// URI", b.Weights.S3URI))
+	}
+	if b.Install.Image == "" && b.Install.PipIndexURL == "" {
+		errs = append(errs, errors.New("neither a container image nor a pip index is set"))
+	}
+	if b.APIKeySecretARN == "" {
+		errs = append(errs, errors.New("the API key secret ARN is empty"))
+	}
+	return errors.Join(errs...)
+}
+
+// Render produces the cloud-init user data: a bash script that prepares the
+// instance once and installs a systemd service that runs vLLM, restarting it
+// on failure. Each start of the service re-syncs the weights (instance store
+// is empty after a stop) and re-reads the API key (so a rotated key takes
+// effect on restart).
+func (b Boot) Render() (string, error) {
+	if err := b.Validate(); err != nil {
+		return "", fmt.Errorf("boot script: %w", err)
+	}
+	s := b.Server
+	s.Model = modelLink
+	if b.Install.Image != "" {
+		s.Model = "/model"
+	}
+	data := struct {
+		Boot
+		HomeDir, ModelLink string
+		ServeArgs          []string
+		PipPackages        []string
+		Registry           string
+	}{Boot: b, HomeDir: homeDir, ModelLink: modelLink, ServeArgs: s.Args()}
+	if b.Install.Image == "" {
+		data.PipPackages = append(data.PipPackages, "vllm=="+b.Server.Version.String())
+	} else {
+		data.Registry, _, _ = strings.Cut(b.Install.Image, "/")
+	}
+	if b.Weights.ModelScopeID != "" {
+		data.PipPackages = append(data.PipPackages, "modelscope")
+	}
+	var buf bytes.Buffer
+	if err := bootTmpl.Execute(&buf, data); err != nil {
+		return "", fmt.Errorf("boot script: %w", err)
+	}
+	if buf.Len() > MaxUserDataBytes {
+		return "", fmt.Errorf("boot script is %d bytes, over EC2's %d-byte user data limit", buf.Len(), MaxUserDataBytes)
+	}
+	return buf.String(), nil
+}
+
+// ShellQuote quotes s for a POSIX shell.
+func ShellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'"'"'`) + "'"
+}
+
+// ShellJoin quotes each word and joins them with spaces.
+func ShellJoin(words []string) string {
+	out := make([]string, len(words))
+	for i, w := range words {
+		out[i] = ShellQuote(w)
+	}
+	return strings.Join(out, " ")
+}
