@@ -1,0 +1,319 @@
+package stacks
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+)
+
+// Namespace is the project's config namespace (the project name).
+const Namespace = "deepseek-r1-cn"
+
+// Targets are the values of deepseek-r1-cn:target.
+var Targets = []string{"ec2", "sagemaker", "eks"}
+
+// Config is the stack configuration after parsing. Every field is a key of
+// Pulumi.yaml's config block, where each one is documented; defaults live
+// there too, and Load repeats them for keys a stack file leaves out when the
+// program runs without the CLI having merged the project defaults in.
+type Config struct {
+	Region string
+
+	Target               string
+	Model                string
+	InstanceType         string
+	MaxModelLen          int
+	MinContextLength     int
+	GPUMemoryUtilization float64
+
+	VpcID                   string
+	SubnetIDs               []string
+	RouteTableIDs           []string
+	VpcCIDR                 string
+	AvailabilityZones       []string
+	NATGateway              bool
+	VpcEndpoints            bool
+	VpcEndpointServiceNames map[string]string
+	AllowedCIDRs            []string
+	AllowOpenIngress        bool
+	APIPort                 int
+
+	WeightsSource      string
+	WeightsBucket      string
+	WeightsPrefix      string
+	ModelScopeRevision string
+
+	VLLMVersion string
+	VLLMImage   string
+	PipIndexURL string
+
+	AMIID           string
+	AMISSMParameter string
+	RootVolumeGiB   int
+	KMSKeyARN       string
+
+	// APIKeySet says whether deepseek-r1-cn:apiKey holds a value; the value
+	// itself is read as a Pulumi secret where it is used.
+	APIKeySet bool
+
+	OfferedInstanceTypes []string
+	PricePerHour         float64
+}
+
+// ConfigError is a problem with one config key. It names the key, the value
+// and what would work.
+type ConfigError struct {
+	Key   string
+	Value string
+	Msg   string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Value == "" {
+		return fmt.Sprintf("%s: %s", e.Key, e.Msg)
+	}
+	return fmt.Sprintf("%s = %q: %s", e.Key, e.Value, e.Msg)
+}
+
+// configSource is how Load reads raw config values: the Pulumi context in a
+// program, a map in tests.
+type configSource interface {
+	GetConfig(key string) (string, bool)
+	IsConfigSecret(key string) bool
+}
+
+// reader reads typed values and collects every error, so that a user sees
+// all that is wrong with a stack file at once.
+type reader struct {
+	src  configSource
+	errs []error
+}
+
+func key(k string) string {
+	if strings.Contains(k, ":") {
+		return k
+	}
+	return Namespace + ":" + k
+}
+
+func (r *reader) fail(k, value, format string, a ...any) {
+	r.errs = append(r.errs, &ConfigError{Key: key(k), Value: value, Msg: fmt.Sprintf(format, a...)})
+}
+
+func (r *reader) string(k, def string) string {
+	if v, ok := r.src.GetConfig(key(k)); ok {
+		return strings.TrimSpace(v)
+	}
+	return def
+}
+
+func (r *reader) int(k string, def, lo, hi int) int {
+	v, ok := r.src.GetConfig(key(k))
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(k, v, "must be a whole number")
+		return def
+	}
+	if n != def && (n < lo || n > hi) {
+		r.fail(k, v, "must be between %d and %d", lo, hi)
+		return def
+	}
+	return n
+}
+
+func (r *reader) bool(k string, def bool) bool {
+	v, ok := r.src.GetConfig(key(k))
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	if err != nil {
+		r.fail(k, v, "must be true or false")
+		return def
+	}
+	return b
+}
+
+func (r *reader) float(k string, def, lo, hi float64) float64 {
+	v, ok := r.src.GetConfig(key(k))
+	if !ok || strings.TrimSpace(v) == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+	if err != nil || f <= lo || f > hi {
+		r.fail(k, v, "must be a number greater than %g and at most %g", lo, hi)
+		return def
+	}
+	return f
+}
+
+func (r *reader) strings(k string) []string {
+	v, ok := r.src.GetConfig(key(k))
+	if !ok || strings.TrimSpace(v) == "" {
+		return nil
+	}
+	var out []string
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		r.fail(k, v, "must be a list of strings, for example [\"a\", \"b\"]")
+		return nil
+	}
+	return out
+}
+
+func (r *reader) stringMap(k string) map[string]string {
+	v, ok := r.src.GetConfig(key(k))
+	if !ok || strings.TrimSpace(v) == "" {
+		return nil
+	}
+	var out map[string]string
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		r.fail(k, v, "must be a map of strings to strings")
+		return nil
+	}
+	return out
+}
+
+// Load reads and checks the stack config. Cross-key rules that need the
+// model catalog, sizing or the region live in Resolve.
+func Load(src configSource) (*Config, error) {
+	r := &reader{src: src}
+	c := &Config{}
+
+	c.Region = r.string("aws:region", "")
+	if c.Region == "" {
+		r.fail("aws:region", "", "is not set: run `pulumi config set aws:region cn-northwest-1` (or cn-north-1)")
+	}
+
+	c.Target = r.string("target", "ec2")
+	c.Model = r.string("model", "deepseek-r1-distill-qwen-7b")
+	c.InstanceType = r.string("instanceType", "")
+	c.MaxModelLen = r.int("maxModelLen", 0, 1024, 1<<20)
+	c.MinContextLength = r.int("minContextLength", 8192, 1024, 1<<20)
+	c.GPUMemoryUtilization = r.float("gpuMemoryUtilization", 0.90, 0, 0.95)
+
+	c.VpcID = r.string("vpcId", "")
+	c.SubnetIDs = r.strings("subnetIds")
+	c.RouteTableIDs = r.strings("routeTableIds")
+	c.VpcCIDR = r.string("vpcCidr", "10.0.0.0/16")
+	c.AvailabilityZones = r.strings("availabilityZones")
+	c.NATGateway = r.bool("natGateway", true)
+	c.VpcEndpoints = r.bool("vpcEndpoints", true)
+	c.VpcEndpointServiceNames = r.stringMap("vpcEndpointServiceNames")
+	c.AllowedCIDRs = r.strings("allowedCidrs")
+	c.AllowOpenIngress = r.bool("allowOpenIngress", false)
+	c.APIPort = r.int("apiPort", 8000, 1024, 65535)
+
+	c.WeightsSource = r.string("weightsSource", "s3")
+	c.WeightsBucket = r.string("weightsBucket", "")
+	c.WeightsPrefix = r.string("weightsPrefix", "")
+	c.ModelScopeRevision = r.string("modelscopeRevision", "master")
+
+	c.VLLMVersion = r.string("vllmVersion", "0.11.0")
+	c.VLLMImage = r.string("vllmImage", "")
+	c.PipIndexURL = r.string("pipIndexUrl", "")
+
+	c.AMIID = r.string("amiId", "")
+	c.AMISSMParameter = r.string("amiSsmParameter", "")
+	c.RootVolumeGiB = r.int("rootVolumeGb", 0, 30, 16384)
+	c.KMSKeyARN = r.string("kmsKeyArn", "")
+
+	if v, ok := src.GetConfig(key("apiKey")); ok && v != "" {
+		c.APIKeySet = true
+		if !src.IsConfigSecret(key("apiKey")) {
+			// Say nothing of the value: it is the key.
+			r.fail("apiKey", "", "is stored in plain text: set it again with "+
+				"`pulumi config set --secret deepseek-r1-cn:apiKey <key>`, or remove it to have one generated")
+		}
+	}
+
+	c.OfferedInstanceTypes = r.strings("offeredInstanceTypes")
+	c.PricePerHour = r.float("pricePerHour", 0, 0, 1e6)
+
+	checkLocal(r, c)
+	if len(r.errs) > 0 {
+		return nil, errors.Join(r.errs...)
+	}
+	return c, nil
+}
+
+// checkLocal holds the rules that need nothing but the config itself.
+func checkLocal(r *reader, c *Config) {
+	switch c.Target {
+	case "ec2":
+	case "sagemaker", "eks":
+		r.fail("target", c.Target, "this alternative is not built yet; use ec2")
+	default:
+		r.fail("target", c.Target, "must be one of %s", strings.Join(Targets, ", "))
+	}
+
+	if c.VpcID != "" && len(c.SubnetIDs) == 0 {
+		r.fail("subnetIds", "", "is empty: with vpcId = %q, list the private subnets to use", c.VpcID)
+	}
+	if c.VpcID == "" && len(c.SubnetIDs) > 0 {
+		r.fail("vpcId", "", "is empty but subnetIds is set: set vpcId to the VPC of those subnets, or remove subnetIds to create a VPC")
+	}
+	if c.VpcID == "" && len(c.RouteTableIDs) > 0 {
+		r.fail("routeTableIds", strings.Join(c.RouteTableIDs, ","), "only applies with an existing vpcId")
+	}
+	if c.VpcID == "" {
+		if p, err := netip.ParsePrefix(c.VpcCIDR); err != nil || !p.Addr().Is4() || p.Bits() < 16 || p.Bits() > 22 {
+			r.fail("vpcCidr", c.VpcCIDR, "must be an IPv4 CIDR from /16 to /22, such as 10.0.0.0/16")
+		}
+	}
+	if len(c.AvailabilityZones) > 3 {
+		r.fail("availabilityZones", strings.Join(c.AvailabilityZones, ","), "at most 3 zones")
+	}
+
+	for _, cidr := range c.AllowedCIDRs {
+		p, err := netip.ParsePrefix(cidr)
+		switch {
+		case err != nil:
+			r.fail("allowedCidrs", cidr, "is not a CIDR such as 10.20.0.0/16")
+		case p.Bits() == 0 && !c.AllowOpenIngress:
+			r.fail("allowedCidrs", cidr, "opens the API to the whole internet; list your client networks, "+
+				"or set deepseek-r1-cn:allowOpenIngress to true if you really mean it")
+		case !p.Addr().Is4():
+			r.fail("allowedCidrs", cidr, "IPv6 is not supported: the VPC is IPv4-only")
+		}
+	}
+
+	switch c.WeightsSource {
+	case "s3":
+	case "modelscope":
+		if c.WeightsBucket != "" || c.WeightsPrefix != "" {
+			r.fail("weightsSource", c.WeightsSource, "downloads from ModelScope, so weightsBucket and weightsPrefix must be empty")
+		}
+		if c.VpcID == "" && !c.NATGateway {
+			r.fail("weightsSource", c.WeightsSource, "needs internet egress to modelscope.cn: set natGateway to true, or stage the weights in S3 (weightsSource: s3)")
+		}
+	default:
+		r.fail("weightsSource", c.WeightsSource, "must be s3 (weights staged in a bucket in the region) or modelscope (downloaded at boot)")
+	}
+	if c.WeightsPrefix != "" && !strings.HasSuffix(c.WeightsPrefix, "/") {
+		r.fail("weightsPrefix", c.WeightsPrefix, "must end in \"/\", such as models/deepseek-r1-distill-qwen-7b/")
+	}
+
+	if c.VLLMImage == "" && c.VpcID == "" && !c.NATGateway {
+		r.fail("natGateway", "false", "leaves no way to pip-install vLLM: set natGateway to true, or set "+
+			"vllmImage to a vLLM image you mirrored into ECR in the region")
+	}
+	if c.PipIndexURL != "" && !strings.HasPrefix(c.PipIndexURL, "https://") {
+		r.fail("pipIndexUrl", c.PipIndexURL, "must be an https:// URL, such as https://mirrors.aliyun.com/pypi/simple/")
+	}
+	if c.AMIID != "" && !strings.HasPrefix(c.AMIID, "ami-") {
+		r.fail("amiId", c.AMIID, "must be an AMI id such as ami-0123456789abcdef0")
+	}
+	if c.AMIID != "" && c.AMISSMParameter != "" {
+		r.fail("amiSsmParameter", c.AMISSMParameter, "conflicts with amiId: set one of them")
+	}
+	if c.AMISSMParameter != "" && !strings.HasPrefix(c.AMISSMParameter, "/") {
+		r.fail("amiSsmParameter", c.AMISSMParameter, "must be an SSM parameter path such as "+
+			"/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id")
+	}
+}

@@ -1,0 +1,202 @@
+package stacks
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	awsec2 "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/apikey"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/ec2"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/network"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
+)
+
+// deployEC2 stands up the EC2 alternative: network, weights bucket, API key
+// and the vLLM instance.
+func deployEC2(ctx *pulumi.Context, d *Deployment) error {
+	c := d.Config
+	net, err := newNetwork(ctx, d, []string{"ssm", "ssmmessages", "ec2messages", "secretsmanager"})
+	if err != nil {
+		return err
+	}
+
+	var bucket pulumi.StringInput
+	if c.WeightsSource == "s3" {
+		store, err := weights.New(ctx, baseName+"-weights", &weights.Args{
+			Region:         d.Region,
+			ExistingBucket: c.WeightsBucket,
+			Prefix:         d.WeightsPrefix,
+			KMSKeyARN:      c.KMSKeyARN,
+		})
+		if err != nil {
+			return err
+		}
+		bucket = store.BucketName
+		ctx.Export("weightsUri", store.URI)
+		ctx.Export("stageWeightsCommands", store.URI.ApplyT(func(uri string) string {
+			return StageWeightsCommands(d, uri)
+		}).(pulumi.StringOutput))
+	}
+
+	key, err := newAPIKey(ctx, d)
+	if err != nil {
+		return err
+	}
+
+	allowed := net.VpcCIDR.ApplyT(func(vpc string) []string {
+		if len(c.AllowedCIDRs) > 0 {
+			return c.AllowedCIDRs
+		}
+		return []string{vpc}
+	}).(pulumi.StringArrayOutput)
+
+	boot := vllm.Boot{
+		Region:       d.Region.Name,
+		InstanceType: d.Decision.InstanceType,
+		Server: vllm.Server{
+			ServedModelName: d.Model.Key,
+			Host:            "0.0.0.0",
+			Port:            c.APIPort,
+			Decision:        d.Decision,
+			Version:         d.VLLM,
+		},
+		Install: vllm.Install{PipIndexURL: d.PipIndexURL, Image: c.VLLMImage},
+	}
+	if c.WeightsSource == "modelscope" {
+		boot.Weights = vllm.Weights{ModelScopeID: d.Model.ModelScopeID, ModelScopeRevision: c.ModelScopeRevision}
+	}
+	server, err := ec2.New(ctx, baseName+"-vllm", &ec2.Args{
+		Region:          d.Region,
+		InstanceType:    d.Decision.InstanceType,
+		AMIID:           c.AMIID,
+		AMIParameter:    d.AMIParameter,
+		VpcID:           net.VpcID,
+		SubnetID:        net.PrivateSubnetIDs.Index(pulumi.Int(0)),
+		AllowedCIDRs:    allowed,
+		RootVolumeGiB:   d.RootVolumeGiB,
+		KMSKeyARN:       c.KMSKeyARN,
+		Boot:            boot,
+		WeightsBucket:   bucket,
+		WeightsPrefix:   d.WeightsPrefix,
+		APIKeySecretARN: key.SecretARN,
+	})
+	if err != nil {
+		return err
+	}
+
+	r := d.Region.Name
+	ctx.Export("endpointUrl", server.EndpointURL)
+	ctx.Export("instanceId", server.InstanceID)
+	ctx.Export("apiKeySecretArn", key.SecretARN)
+	ctx.Export("apiKey", key.Value)
+	ctx.Export("apiKeyCommand", pulumi.Sprintf(
+		"aws secretsmanager get-secret-value --region %s --secret-id %s --query SecretString --output text", r, key.SecretARN))
+	ctx.Export("ssmShellCommand", pulumi.Sprintf("aws ssm start-session --region %s --target %s", r, server.InstanceID))
+	ctx.Export("ssmPortForwardCommand", pulumi.Sprintf(
+		"aws ssm start-session --region %s --target %s --document-name AWS-StartPortForwardingSession "+
+			"--parameters '{\"portNumber\":[\"%d\"],\"localPortNumber\":[\"%d\"]}'", r, server.InstanceID, c.APIPort, c.APIPort))
+	ctx.Export("curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
+	return nil
+}
+
+// newNetwork creates the VPC, or adopts the configured one. The zones of a
+// new VPC are those that offer the instance type, so that the instance can
+// launch in the first private subnet.
+func newNetwork(ctx *pulumi.Context, d *Deployment, services []string) (*network.Network, error) {
+	c := d.Config
+	args := &network.Args{
+		Region:               d.Region,
+		CIDR:                 c.VpcCIDR,
+		NATGateway:           c.NATGateway,
+		VpcID:                c.VpcID,
+		SubnetIDs:            c.SubnetIDs,
+		RouteTableIDs:        c.RouteTableIDs,
+		Endpoints:            c.VpcEndpoints,
+		EndpointServiceNames: c.VpcEndpointServiceNames,
+	}
+	if c.VLLMImage != "" {
+		services = append(services, "ecr.api", "ecr.dkr")
+	}
+	args.InterfaceEndpoints = services
+	if c.VpcID != "" {
+		vpc, err := awsec2.LookupVpc(ctx, &awsec2.LookupVpcArgs{Id: &c.VpcID})
+		if err != nil {
+			return nil, fmt.Errorf("look up %s = %q: %w", key("vpcId"), c.VpcID, err)
+		}
+		args.VpcCIDR = vpc.CidrBlock
+	} else {
+		zones, err := zonesFor(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		args.AvailabilityZones = zones
+	}
+	return network.New(ctx, baseName, args)
+}
+
+// zonesFor returns the configured zones, or up to two zones of the region
+// that offer the instance type (asked of EC2, so a type missing from a zone
+// fails the preview instead of the launch).
+func zonesFor(ctx *pulumi.Context, d *Deployment) ([]string, error) {
+	if len(d.Config.AvailabilityZones) > 0 {
+		return d.Config.AvailabilityZones, nil
+	}
+	offers, err := awsec2.GetInstanceTypeOfferings(ctx, &awsec2.GetInstanceTypeOfferingsArgs{
+		LocationType: pulumi.StringRef("availability-zone"),
+		Filters: []awsec2.GetInstanceTypeOfferingsFilter{
+			{Name: "instance-type", Values: []string{d.Decision.InstanceType}},
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("look up the zones of %s that offer %s: %w", d.Region.Name, d.Decision.InstanceType, err)
+	}
+	zones := append([]string(nil), offers.Locations...)
+	sort.Strings(zones)
+	if len(zones) == 0 {
+		return nil, &ConfigError{Key: key("instanceType"), Value: d.Decision.InstanceType, Msg: fmt.Sprintf(
+			"is offered in no availability zone of %s in this account: choose another type, "+
+				"or set offeredInstanceTypes to what the region offers you", d.Region.Name)}
+	}
+	if len(zones) > 2 {
+		zones = zones[:2]
+	}
+	return zones, nil
+}
+
+// newAPIKey keeps the configured API key (a Pulumi secret) or generates one.
+func newAPIKey(ctx *pulumi.Context, d *Deployment) (*apikey.APIKey, error) {
+	var value pulumi.StringInput
+	if d.Config.APIKeySet {
+		value = config.GetSecret(ctx, key("apiKey"))
+	}
+	return apikey.New(ctx, baseName+"-api-key", &apikey.Args{
+		Value:       value,
+		KMSKeyARN:   d.Config.KMSKeyARN,
+		Description: fmt.Sprintf("API key of the vLLM server for %s (deepseek-r1-cn)", d.Model.Key),
+	})
+}
+
+// StageWeightsCommands is how to copy the weights from ModelScope into the
+// bucket, run from any machine in China with the AWS CLI configured.
+func StageWeightsCommands(d *Deployment, uri string) string {
+	dir := "./" + d.Model.Key
+	return strings.Join([]string{
+		"pip install -i " + d.PipIndexURL + " modelscope",
+		fmt.Sprintf("modelscope download --model %s --local_dir %s", d.Model.ModelScopeID, dir),
+		fmt.Sprintf("aws s3 sync %s %s --region %s --exclude '.*' --exclude '*/.*'", dir, uri, d.Region.Name),
+	}, " && ")
+}
+
+// CurlExample is a chat request against an OpenAI-compatible endpoint, with
+// the API key taken from the environment rather than pasted.
+func CurlExample(baseURL, model string) string {
+	return fmt.Sprintf(`curl -s %s/chat/completions -H "Authorization: Bearer $API_KEY" `+
+		`-H "Content-Type: application/json" -d '{"model": "%s", "messages": `+
+		`[{"role": "user", "content": "9.11 and 9.8, which is greater?"}], "max_tokens": 2048, "temperature": 0.6}'`,
+		baseURL, model)
+}

@@ -1,0 +1,168 @@
+// Package plan runs the Pulumi program offline, under Pulumi's mock engine,
+// and reports what `pulumi up` would create: every resource with its inputs,
+// the sizing decision and the cost estimate. It needs no AWS credentials and
+// no Pulumi CLI, so a pull request can show its infrastructure change as a
+// diff of plans.
+package plan
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/stacks"
+)
+
+// Plan is what `pulumi up` would do for a stack.
+type Plan struct {
+	Project   string          `json:"project"`
+	Stack     string          `json:"stack"`
+	Region    string          `json:"region"`
+	Partition string          `json:"partition"`
+	Target    string          `json:"target"`
+	Sizing    Sizing          `json:"sizing"`
+	Cost      stacks.Cost     `json:"cost"`
+	Resources []Resource      `json:"resources"`
+	Offline   OfflineStandins `json:"offline"`
+}
+
+// Sizing is the sizing decision, as the program acted on it.
+type Sizing struct {
+	Model                string   `json:"model"`
+	InstanceType         string   `json:"instanceType"`
+	GPU                  string   `json:"gpu"`
+	GPUs                 int      `json:"gpus"`
+	DType                string   `json:"dtype"`
+	TensorParallelSize   int      `json:"tensorParallelSize"`
+	PipelineParallelSize int      `json:"pipelineParallelSize"`
+	GPUMemoryUtilization float64  `json:"gpuMemoryUtilization"`
+	WeightsGiB           float64  `json:"weightsGiB"`
+	KVCacheGiB           float64  `json:"kvCacheGiB"`
+	KVCacheTokens        int      `json:"kvCacheTokens"`
+	MaxModelLen          int      `json:"maxModelLen"`
+	Notes                []string `json:"notes,omitempty"`
+}
+
+// Resource is one registered resource.
+type Resource struct {
+	Type   string         `json:"type"`
+	Name   string         `json:"name"`
+	Parent string         `json:"parent,omitempty"`
+	Inputs map[string]any `json:"inputs"`
+	// Options lists the resource options a reviewer must see
+	// (retainOnDelete, ignoreChanges, protect).
+	Options []string `json:"options,omitempty"`
+}
+
+// OfflineStandins says which values in the plan are stand-ins for what AWS
+// would answer: a plan must never pass one off as real.
+type OfflineStandins struct {
+	Note    string `json:"note"`
+	Account string `json:"account"`
+}
+
+// Run plans a stack from the project in dir.
+func Run(dir, stack string) (*Plan, error) {
+	sc, err := LoadStackConfig(dir, stack)
+	if err != nil {
+		return nil, err
+	}
+	return RunConfig(sc)
+}
+
+// RunConfig plans an already loaded stack config.
+func RunConfig(sc *StackConfig) (*Plan, error) {
+	m := newMocks(sc.Values["aws:region"])
+	var dep *stacks.Deployment
+	withConfig := func(info *pulumi.RunInfo) {
+		info.Config = sc.Values
+		info.ConfigSecretKeys = sc.SecretKeys
+		info.DryRun = true
+		info.MonitorAddr, info.EngineAddr = "", ""
+	}
+	err := pulumi.RunErr(stacks.ProgramWith(func(d *stacks.Deployment) { dep = d }),
+		pulumi.WithMocks(sc.Project, sc.Stack, m), withConfig)
+	if err != nil {
+		return nil, err
+	}
+	if dep == nil {
+		return nil, fmt.Errorf("the program registered nothing for stack %s", sc.Stack)
+	}
+	d := dep.Decision
+	p := &Plan{
+		Project: sc.Project, Stack: sc.Stack,
+		Region: dep.Region.Name, Partition: dep.Region.Partition, Target: dep.Config.Target,
+		Sizing: Sizing{
+			Model: d.Model, InstanceType: d.InstanceType, GPU: d.GPU, GPUs: d.GPUs, DType: d.DType,
+			TensorParallelSize: d.TensorParallel, PipelineParallelSize: d.PipelineParallel,
+			GPUMemoryUtilization: d.GPUMemoryUtilization,
+			WeightsGiB:           round2(d.WeightsGiB), KVCacheGiB: round2(d.KVCacheGiB),
+			KVCacheTokens: d.KVCacheTokens, MaxModelLen: d.MaxModelLen, Notes: d.Notes,
+		},
+		Cost:      dep.Cost,
+		Resources: m.resources(),
+		Offline: OfflineStandins{
+			Account: mockAccount,
+			Note: "Planned without AWS. Ids, ARNs, generated names and data-source answers (the AMI, " +
+				"the zones that offer the instance type, the account " + mockAccount + ") are offline stand-ins; " +
+				"`pulumi preview` shows the real ones.",
+		},
+	}
+	return p, nil
+}
+
+func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
+
+// recorder collects resources as the mock engine registers them.
+type recorder struct {
+	mu   sync.Mutex
+	list []Resource
+}
+
+func (r *recorder) add(res Resource) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, res)
+}
+
+func (r *recorder) resources() []Resource {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := append([]Resource(nil), r.list...)
+	// Registration order depends on goroutine scheduling; sort so that a
+	// plan is a stable, diffable document.
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Type != out[j].Type {
+			return out[i].Type < out[j].Type
+		}
+		return out[i].Name < out[j].Name
+	})
+	return out
+}
+
+// parentName is the logical name in a parent URN
+// (urn:pulumi:stack::project::type$type::name).
+func parentName(urn string) string {
+	if urn == "" {
+		return ""
+	}
+	i := strings.LastIndex(urn, "::")
+	if i < 0 {
+		return urn
+	}
+	t := urn[:i]
+	if j := strings.LastIndex(t, "::"); j >= 0 {
+		t = t[j+2:]
+	}
+	if k := strings.LastIndex(t, "$"); k >= 0 {
+		t = t[k+1:]
+	}
+	if t == string(resource.RootStackType) {
+		return ""
+	}
+	return urn[i+2:]
+}
