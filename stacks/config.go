@@ -163,6 +163,9 @@ func (r *reader) strings(k string) []string {
 		r.fail(k, v, "must be a list of strings, for example [\"a\", \"b\"]")
 		return nil
 	}
+	if len(out) == 0 {
+		return nil
+	}
 	return out
 }
 
@@ -174,6 +177,9 @@ func (r *reader) stringMap(k string) map[string]string {
 	var out map[string]string
 	if err := json.Unmarshal([]byte(v), &out); err != nil {
 		r.fail(k, v, "must be a map of strings to strings")
+		return nil
+	}
+	if len(out) == 0 {
 		return nil
 	}
 	return out

@@ -39,13 +39,13 @@ type Deployment struct {
 type Cost struct {
 	// Known is false when no price could be sourced for the instance type
 	// in this region and none is configured.
-	Known    bool
-	PerHour  float64
-	PerMonth float64
-	Currency string
+	Known    bool    `json:"known"`
+	PerHour  float64 `json:"perHour,omitempty"`
+	PerMonth float64 `json:"perMonth,omitempty"`
+	Currency string  `json:"currency,omitempty"`
 	// Basis says where the price comes from.
-	Basis string
-	Notes []string
+	Basis string   `json:"basis,omitempty"`
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Default AMIs: the Deep Learning Base AMI with NVIDIA's open kernel driver

@@ -87,7 +87,7 @@ func RunConfig(sc *StackConfig) (*Plan, error) {
 	err := pulumi.RunErr(stacks.ProgramWith(func(d *stacks.Deployment) { dep = d }),
 		pulumi.WithMocks(sc.Project, sc.Stack, m), withConfig)
 	if err != nil {
-		return nil, err
+		return nil, &ProgramError{Err: err, Registered: len(m.resources())}
 	}
 	if dep == nil {
 		return nil, fmt.Errorf("the program registered nothing for stack %s", sc.Stack)
@@ -114,6 +114,18 @@ func RunConfig(sc *StackConfig) (*Plan, error) {
 	}
 	return p, nil
 }
+
+// ProgramError is the program failing under the plan. Registered counts
+// the resources it had registered by then: config errors must come before
+// the first one.
+type ProgramError struct {
+	Err        error
+	Registered int
+}
+
+func (e *ProgramError) Error() string { return e.Err.Error() }
+
+func (e *ProgramError) Unwrap() error { return e.Err }
 
 func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
 
