@@ -113,7 +113,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 		rt, err := ec2.NewRouteTable(ctx, name+"-private", &ec2.RouteTableArgs{
 			VpcId: vpc.ID(),
-			Tags:  nameTag(name+"-private"),
+			Tags:  nameTag(name + "-private"),
 		}, parent)
 		if err != nil {
 			return nil, fmt.Errorf("network %s: route table: %w", name, err)
@@ -184,7 +184,7 @@ func natEgress(ctx *pulumi.Context, name string, args *Args, vpc *ec2.Vpc, priva
 		Routes: ec2.RouteTableRouteArray{ec2.RouteTableRouteArgs{
 			CidrBlock: pulumi.String("0.0.0.0/0"), GatewayId: igw.ID(),
 		}},
-		Tags: nameTag(name+"-public"),
+		Tags: nameTag(name + "-public"),
 	}, parent)
 	if err != nil {
 		return fmt.Errorf("network %s: public route table: %w", name, err)
@@ -196,7 +196,7 @@ func natEgress(ctx *pulumi.Context, name string, args *Args, vpc *ec2.Vpc, priva
 		CidrBlock:           pulumi.String(publicCIDR),
 		AvailabilityZone:    pulumi.String(args.AvailabilityZones[0]),
 		MapPublicIpOnLaunch: pulumi.Bool(false),
-		Tags:                nameTag(name+"-public"),
+		Tags:                nameTag(name + "-public"),
 	}, parent)
 	if err != nil {
 		return fmt.Errorf("network %s: public subnet: %w", name, err)
@@ -207,7 +207,7 @@ func natEgress(ctx *pulumi.Context, name string, args *Args, vpc *ec2.Vpc, priva
 		return fmt.Errorf("network %s: public route table association: %w", name, err)
 	}
 	eip, err := ec2.NewEip(ctx, name+"-nat", &ec2.EipArgs{
-		Domain: pulumi.String("vpc"), Tags: nameTag(name+"-nat"),
+		Domain: pulumi.String("vpc"), Tags: nameTag(name + "-nat"),
 	}, parent)
 	if err != nil {
 		return fmt.Errorf("network %s: NAT address: %w", name, err)
@@ -246,7 +246,7 @@ func endpoints(ctx *pulumi.Context, name string, args *Args, n *Network, routeTa
 			ServiceName:     pulumi.String(serviceName("s3", region.Gateway)),
 			VpcEndpointType: pulumi.String(string(region.Gateway)),
 			RouteTableIds:   routeTables,
-			Tags:            nameTag(name+"-s3"),
+			Tags:            nameTag(name + "-s3"),
 		}, parent); err != nil {
 			return fmt.Errorf("network %s: S3 endpoint: %w", name, err)
 		}
@@ -262,7 +262,7 @@ func endpoints(ctx *pulumi.Context, name string, args *Args, n *Network, routeTa
 			Protocol:    pulumi.String("tcp"), FromPort: pulumi.Int(443), ToPort: pulumi.Int(443),
 			CidrBlocks: pulumi.StringArray{n.VpcCIDR},
 		}},
-		Tags: nameTag(name+"-endpoints"),
+		Tags: nameTag(name + "-endpoints"),
 	}, parent)
 	if err != nil {
 		return fmt.Errorf("network %s: endpoint security group: %w", name, err)
@@ -277,7 +277,7 @@ func endpoints(ctx *pulumi.Context, name string, args *Args, n *Network, routeTa
 			SubnetIds:         subnets,
 			SecurityGroupIds:  pulumi.StringArray{sg.ID()},
 			PrivateDnsEnabled: pulumi.Bool(true),
-			Tags:              nameTag(name+"-"+svc),
+			Tags:              nameTag(name + "-" + svc),
 		}, parent); err != nil {
 			return fmt.Errorf("network %s: %s endpoint: %w", name, svc, err)
 		}
