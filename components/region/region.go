@@ -122,32 +122,45 @@ func (i Info) ECRRegistry(account string) string {
 // Hub, ghcr.io, nvcr.io, another region) are not reachable from a private
 // subnet in China and are refused by the stacks.
 func (i Info) IsRegionalECRImage(image string) bool {
-	host, _, ok := strings.Cut(image, "/")
-	if !ok {
-		return false
-	}
-	suffix := ".dkr.ecr." + i.Name + "." + i.DNSSuffix
-	account := strings.TrimSuffix(host, suffix)
-	return account != host && accountPattern.MatchString(account)
+	_, _, ok := i.parseECRImage(image)
+	return ok
 }
-
-var accountPattern = regexp.MustCompile(`^\d{12}$`)
 
 // ECRRepositoryARN is the ARN of the repository an image of this region's
 // ECR comes from, for a least-privilege pull policy. ok is false for images
 // that are not in a private ECR registry of this region.
 func (i Info) ECRRepositoryARN(image string) (arn string, ok bool) {
-	if !i.IsRegionalECRImage(image) {
+	account, repo, ok := i.parseECRImage(image)
+	if !ok {
 		return "", false
 	}
-	host, path, _ := strings.Cut(image, "/")
-	account, _, _ := strings.Cut(host, ".")
-	if at := strings.Index(path, "@"); at >= 0 {
-		path = path[:at]
-	} else if colon := strings.LastIndex(path, ":"); colon >= 0 {
-		path = path[:colon]
+	return i.ARN("ecr", i.Name, account, "repository/"+repo), true
+}
+
+var (
+	accountPattern = regexp.MustCompile(`^\d{12}$`)
+	// repoPattern is ECR's repository name grammar.
+	repoPattern = regexp.MustCompile(`^[a-z0-9]+(?:[._-][a-z0-9]+)*(?:/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$`)
+)
+
+// parseECRImage splits <account>.dkr.ecr.<region>.<suffix>/<repo>[:tag][@digest].
+func (i Info) parseECRImage(image string) (account, repo string, ok bool) {
+	host, rest, found := strings.Cut(image, "/")
+	if !found {
+		return "", "", false
 	}
-	return i.ARN("ecr", i.Name, account, "repository/"+path), true
+	account, isECR := strings.CutSuffix(host, ".dkr.ecr."+i.Name+"."+i.DNSSuffix)
+	if !isECR || !accountPattern.MatchString(account) {
+		return "", "", false
+	}
+	repo, _, _ = strings.Cut(rest, "@")
+	if slash, colon := strings.LastIndex(repo, "/"), strings.LastIndex(repo, ":"); colon > slash {
+		repo = repo[:colon]
+	}
+	if !repoPattern.MatchString(repo) {
+		return "", "", false
+	}
+	return account, repo, true
 }
 
 // ServicePrincipals is who a role for the given service must trust.

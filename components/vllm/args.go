@@ -5,33 +5,41 @@ package vllm
 
 import (
 	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 )
 
-// Version is a vLLM release, such as 0.11.0.
-type Version struct{ Major, Minor, Patch int }
+// Version is a vLLM release, such as 0.11.0 or 0.10.1.1.
+type Version struct {
+	Major, Minor, Patch int
+	// release is the whole version as pip knows it (0.10.1.1,
+	// 0.8.5.post1, 0.11.0+cu128), which is what gets installed.
+	release string
+}
 
-// ParseVersion reads "0.11.0" (a leading "v" is allowed; anything after a
-// fourth dot or a "+" local version is ignored).
+var releasePattern = regexp.MustCompile(`^\d+\.\d+(\.\d+)?(\.(\d+|post\d+))?(\+[a-z0-9.]+)?$`)
+
+// ParseVersion reads a vLLM release number; a leading "v" is allowed. The
+// first three numbers order releases; the whole number is what is pinned.
 func ParseVersion(s string) (Version, error) {
-	core := strings.TrimPrefix(s, "v")
-	core, _, _ = strings.Cut(core, "+")
-	parts := strings.Split(core, ".")
-	if len(parts) < 2 || len(parts) > 4 {
+	release := strings.TrimPrefix(s, "v")
+	if !releasePattern.MatchString(release) {
 		return Version{}, fmt.Errorf("%q is not a vLLM version such as 0.11.0", s)
 	}
+	core, _, _ := strings.Cut(release, "+")
+	parts := strings.Split(core, ".")
 	var n [3]int
 	for i := 0; i < 3 && i < len(parts); i++ {
 		v, err := strconv.Atoi(parts[i])
-		if err != nil || v < 0 {
+		if err != nil {
 			return Version{}, fmt.Errorf("%q is not a vLLM version such as 0.11.0", s)
 		}
 		n[i] = v
 	}
-	return Version{n[0], n[1], n[2]}, nil
+	return Version{Major: n[0], Minor: n[1], Patch: n[2], release: release}, nil
 }
 
 // Less reports whether v is older than o.
@@ -45,17 +53,23 @@ func (v Version) Less(o Version) bool {
 	return v.Patch < o.Patch
 }
 
-func (v Version) String() string { return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch) }
+// String is the release as pip pins it.
+func (v Version) String() string {
+	if v.release != "" {
+		return v.release
+	}
+	return fmt.Sprintf("%d.%d.%d", v.Major, v.Minor, v.Patch)
+}
 
 var (
 	// MinVersion introduced --reasoning-parser deepseek_r1 (vLLM PR #12473).
-	MinVersion = Version{0, 7, 1}
+	MinVersion = Version{Major: 0, Minor: 7, Patch: 1}
 	// reasoningFlagDropped: --enable-reasoning was required until 0.9.0,
 	// deprecated then, and rejected from 0.10.0 (vLLM PRs #17452, #18404).
-	reasoningFlagDropped = Version{0, 9, 0}
+	reasoningFlagDropped = Version{Major: 0, Minor: 9}
 	// voltaDropped: from 0.20.0 the default wheels and images are CUDA 13,
 	// which cannot target compute capability 7.0 (V100).
-	voltaDropped = Version{0, 20, 0}
+	voltaDropped = Version{Major: 0, Minor: 20}
 )
 
 // CheckGPU says whether this vLLM release runs on the GPU.

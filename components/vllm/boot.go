@@ -72,8 +72,8 @@ func (b Boot) Validate() error {
 	if b.Weights.S3URI != "" && !strings.HasPrefix(b.Weights.S3URI, "s3://") {
 		errs = append(errs, fmt.Errorf("weights URI %q is not an s3:// URI", b.Weights.S3URI))
 	}
-	if b.Install.Image == "" && b.Install.PipIndexURL == "" {
-		errs = append(errs, errors.New("neither a container image nor a pip index is set"))
+	if (b.Install.Image == "" || b.Weights.ModelScopeID != "") && b.Install.PipIndexURL == "" {
+		errs = append(errs, errors.New("a pip index is needed to install vLLM (without an image) or the ModelScope client"))
 	}
 	if b.APIKeySecretARN == "" {
 		errs = append(errs, errors.New("the API key secret ARN is empty"))
