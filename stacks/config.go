@@ -120,7 +120,8 @@ func (r *reader) int(k string, def, lo, hi int) int {
 		r.fail(k, v, "must be a whole number")
 		return def
 	}
-	if n != def && (n < lo || n > hi) {
+	// A default of 0 means "decide for me", and stays allowed.
+	if (n != 0 || def != 0) && (n < lo || n > hi) {
 		r.fail(k, v, "must be between %d and %d", lo, hi)
 		return def
 	}

@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	awsec2 "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/config"
 
@@ -20,6 +21,10 @@ import (
 // and the vLLM instance.
 func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 	c := d.Config
+	ami, err := resolveAMI(ctx, d)
+	if err != nil {
+		return err
+	}
 	net, err := newNetwork(ctx, d, []string{"ssm", "ssmmessages", "ec2messages", "secretsmanager"})
 	if err != nil {
 		return err
@@ -73,8 +78,8 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 	server, err := ec2.New(ctx, baseName+"-vllm", &ec2.Args{
 		Region:          d.Region,
 		InstanceType:    d.Decision.InstanceType,
-		AMIID:           c.AMIID,
-		AMIParameter:    d.AMIParameter,
+		AMIID:           ami,
+		KeepAMI:         c.AMIID == "",
 		VpcID:           net.VpcID,
 		SubnetID:        net.PrivateSubnetIDs.Index(pulumi.Int(0)),
 		AllowedCIDRs:    allowed,
@@ -102,6 +107,22 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 			"--parameters '{\"portNumber\":[\"%d\"],\"localPortNumber\":[\"%d\"]}'", r, server.InstanceID, c.APIPort, c.APIPort))
 	ctx.Export("curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
 	return nil
+}
+
+// resolveAMI is the pinned AMI, or the one the AMI parameter names today.
+// It is asked before anything is registered, so that a region without the
+// Deep Learning AMI fails the preview with advice, not halfway through.
+func resolveAMI(ctx *pulumi.Context, d *Deployment) (string, error) {
+	if d.Config.AMIID != "" {
+		return d.Config.AMIID, nil
+	}
+	param, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: d.AMIParameter})
+	if err != nil {
+		return "", fmt.Errorf("resolve the AMI from SSM parameter %s (where it is not published, set %s "+
+			"to an Ubuntu 22.04 AMI with the NVIDIA driver, or %s to another parameter): %w",
+			d.AMIParameter, key("amiId"), key("amiSsmParameter"), err)
+	}
+	return param.Value, nil
 }
 
 // newNetwork creates the VPC, or adopts the configured one. The zones of a

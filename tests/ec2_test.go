@@ -430,3 +430,18 @@ func contains(list []string, s string) bool {
 	}
 	return false
 }
+
+func TestEC2AMI(t *testing.T) {
+	t.Run("pinned", func(t *testing.T) {
+		p := mustPlan(t, cfg("aws:region", "cn-northwest-1", "amiId", "ami-0fedcba9876543210"))
+		inst := one(t, p, "aws:ec2/instance:Instance")
+		assert.Equal(t, "ami-0fedcba9876543210", inst.Inputs["ami"])
+		assert.Empty(t, inst.Options, "a pinned AMI is followed when it changes")
+	})
+	t.Run("p3 with a pinned AMI", func(t *testing.T) {
+		p := mustPlan(t, cfg("aws:region", "cn-north-1", "instanceType", "p3.2xlarge",
+			"model", "deepseek-r1-distill-qwen-1.5b", "amiId", "ami-0fedcba9876543210"))
+		assert.Equal(t, "float16", p.Sizing.DType)
+		assert.Equal(t, "p3.2xlarge", one(t, p, "aws:ec2/instance:Instance").Inputs["instanceType"])
+	})
+}

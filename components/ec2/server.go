@@ -9,7 +9,6 @@ import (
 
 	awsec2 "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/apikey"
@@ -23,10 +22,12 @@ import (
 type Args struct {
 	Region       region.Info
 	InstanceType string
-	// AMIID pins an AMI. When empty, AMIParameter (an SSM public parameter
-	// such as the Deep Learning AMI's) is resolved at deploy time.
-	AMIID        string
-	AMIParameter string
+	// AMIID is the AMI to launch.
+	AMIID string
+	// KeepAMI makes the instance ignore later changes of AMIID. Set it when
+	// the AMI comes from a "latest" parameter: an AMI release should not
+	// replace a serving instance unless its operator pins the new one.
+	KeepAMI bool
 
 	VpcID    pulumi.StringInput
 	SubnetID pulumi.StringInput
@@ -63,8 +64,8 @@ type Server struct {
 // Validate checks the arguments before anything is registered.
 func (a *Args) Validate() error {
 	var errs []error
-	if a.AMIID == "" && a.AMIParameter == "" {
-		errs = append(errs, errors.New("neither an AMI id nor an AMI parameter is set"))
+	if a.AMIID == "" {
+		errs = append(errs, errors.New("the AMI id is empty"))
 	}
 	if a.RootVolumeGiB < 30 || a.RootVolumeGiB > 16384 {
 		errs = append(errs, fmt.Errorf("root volume of %d GiB is outside 30..16384", a.RootVolumeGiB))
@@ -149,17 +150,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("ec2 server %s: security group: %w", name, err)
 	}
 
-	ami := pulumi.String(args.AMIID).ToStringOutput()
 	instanceOpts := []pulumi.ResourceOption{parent}
-	if args.AMIID == "" {
-		param, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: args.AMIParameter}, pulumi.Parent(s))
-		if err != nil {
-			return nil, fmt.Errorf("ec2 server %s: resolve AMI parameter %s (set deepseek-r1-cn:amiId where the "+
-				"Deep Learning AMI is not published): %w", name, args.AMIParameter, err)
-		}
-		ami = pulumi.String(param.Value).ToStringOutput()
-		// "latest" moves with every AMI release; replacing a serving
-		// instance for that is a decision for its operator (set amiId).
+	if args.KeepAMI {
 		instanceOpts = append(instanceOpts, pulumi.IgnoreChanges([]string{"ami"}))
 	}
 
@@ -182,7 +174,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		root.KmsKeyId = pulumi.String(args.KMSKeyARN)
 	}
 	inst, err := awsec2.NewInstance(ctx, name, &awsec2.InstanceArgs{
-		Ami:                      ami,
+		Ami:                      pulumi.String(args.AMIID),
 		InstanceType:             pulumi.String(args.InstanceType),
 		SubnetId:                 args.SubnetID,
 		VpcSecurityGroupIds:      pulumi.StringArray{sg.ID()},

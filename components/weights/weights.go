@@ -32,9 +32,6 @@ type Store struct {
 	pulumi.ResourceState
 
 	BucketName pulumi.StringOutput `pulumi:"bucketName"`
-	// Prefix is known at plan time, so policies and boot scripts built from
-	// it are readable in previews.
-	Prefix string
 	// URI is s3://bucket/prefix.
 	URI pulumi.StringOutput `pulumi:"uri"`
 }
@@ -63,7 +60,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err := args.Validate(); err != nil {
 		return nil, fmt.Errorf("weights %s: %w", name, err)
 	}
-	st := &Store{Prefix: args.Prefix}
+	st := &Store{}
 	if err := ctx.RegisterComponentResource("deepseek-r1-cn:weights:Store", name, st, opts...); err != nil {
 		return nil, err
 	}
