@@ -61,6 +61,13 @@ type Config struct {
 
 	OfferedInstanceTypes []string
 	PricePerHour         float64
+
+	SageMakerImage                  string
+	LMIImageTag                     string
+	SageMakerMinInstances           int
+	SageMakerMaxInstances           int
+	SageMakerInvocationsPerInstance int
+	SageMakerNetworkIsolation       bool
 }
 
 // ConfigError is a problem with one config key. It names the key, the value
@@ -242,6 +249,13 @@ func Load(src configSource) (*Config, error) {
 	c.OfferedInstanceTypes = r.strings("offeredInstanceTypes")
 	c.PricePerHour = r.float("pricePerHour", 0, 0, 1e6)
 
+	c.SageMakerImage = r.string("sagemakerImage", "")
+	c.LMIImageTag = r.string("lmiImageTag", "0.33.0-lmi15.0.0-cu128")
+	c.SageMakerMinInstances = r.int("sagemakerMinInstances", 1, 1, 100)
+	c.SageMakerMaxInstances = r.int("sagemakerMaxInstances", 1, 1, 100)
+	c.SageMakerInvocationsPerInstance = r.int("sagemakerInvocationsPerInstance", 10, 1, 100000)
+	c.SageMakerNetworkIsolation = r.bool("sagemakerNetworkIsolation", true)
+
 	checkLocal(r, c)
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)
@@ -252,9 +266,9 @@ func Load(src configSource) (*Config, error) {
 // checkLocal holds the rules that need nothing but the config itself.
 func checkLocal(r *reader, c *Config) {
 	switch c.Target {
-	case "ec2":
-	case "sagemaker", "eks":
-		r.fail("target", c.Target, "this alternative is not built yet; use ec2")
+	case "ec2", "sagemaker":
+	case "eks":
+		r.fail("target", c.Target, "this alternative is not built yet; use ec2 or sagemaker")
 	default:
 		r.fail("target", c.Target, "must be one of %s", strings.Join(Targets, ", "))
 	}
@@ -296,7 +310,10 @@ func checkLocal(r *reader, c *Config) {
 		if c.WeightsBucket != "" || c.WeightsPrefix != "" {
 			r.fail("weightsSource", c.WeightsSource, "downloads from ModelScope, so weightsBucket and weightsPrefix must be empty")
 		}
-		if c.VpcID == "" && !c.NATGateway {
+		if c.Target == "sagemaker" {
+			r.fail("weightsSource", c.WeightsSource, "does not work with SageMaker, which loads weights from S3 only: "+
+				"stage them in S3 (weightsSource: s3, see README)")
+		} else if c.VpcID == "" && !c.NATGateway {
 			r.fail("weightsSource", c.WeightsSource, "needs internet egress to modelscope.cn: set natGateway to true, or stage the weights in S3 (weightsSource: s3)")
 		}
 	default:
@@ -306,9 +323,12 @@ func checkLocal(r *reader, c *Config) {
 		r.fail("weightsPrefix", c.WeightsPrefix, "must end in \"/\", such as models/deepseek-r1-distill-qwen-7b/")
 	}
 
-	if c.VLLMImage == "" && c.VpcID == "" && !c.NATGateway {
+	if c.Target == "ec2" && c.VLLMImage == "" && c.VpcID == "" && !c.NATGateway {
 		r.fail("natGateway", "false", "leaves no way to pip-install vLLM: set natGateway to true, or set "+
 			"vllmImage to a vLLM image you mirrored into ECR in the region")
+	}
+	if c.SageMakerMaxInstances < c.SageMakerMinInstances {
+		r.fail("sagemakerMaxInstances", strconv.Itoa(c.SageMakerMaxInstances), "is below sagemakerMinInstances (%d)", c.SageMakerMinInstances)
 	}
 	if c.PipIndexURL != "" && !strings.HasPrefix(c.PipIndexURL, "https://") {
 		r.fail("pipIndexUrl", c.PipIndexURL, "must be an https:// URL, such as https://mirrors.aliyun.com/pypi/simple/")

@@ -42,10 +42,7 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 			return err
 		}
 		bucket = store.BucketName
-		ctx.Export("weightsUri", store.URI)
-		ctx.Export("stageWeightsCommands", store.URI.ApplyT(func(uri string) string {
-			return StageWeightsCommands(d, uri)
-		}).(pulumi.StringOutput))
+		exportWeights(ctx, d, store)
 	}
 
 	key, err := newAPIKey(ctx, d)
@@ -68,9 +65,9 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 			Host:            "0.0.0.0",
 			Port:            c.APIPort,
 			Decision:        d.Decision,
-			Version:         d.VLLM,
+			Version:         d.EC2.VLLM,
 		},
-		Install: vllm.Install{PipIndexURL: d.PipIndexURL, Image: c.VLLMImage},
+		Install: vllm.Install{PipIndexURL: d.EC2.PipIndexURL, Image: c.VLLMImage},
 	}
 	if c.WeightsSource == "modelscope" {
 		boot.Weights = vllm.Weights{ModelScopeID: d.Model.ModelScopeID, ModelScopeRevision: c.ModelScopeRevision}
@@ -83,7 +80,7 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 		VpcID:           net.VpcID,
 		SubnetID:        net.PrivateSubnetIDs.Index(pulumi.Int(0)),
 		AllowedCIDRs:    allowed,
-		RootVolumeGiB:   d.RootVolumeGiB,
+		RootVolumeGiB:   d.EC2.RootVolumeGiB,
 		KMSKeyARN:       c.KMSKeyARN,
 		Boot:            boot,
 		WeightsBucket:   bucket,
@@ -116,11 +113,11 @@ func resolveAMI(ctx *pulumi.Context, d *Deployment) (string, error) {
 	if d.Config.AMIID != "" {
 		return d.Config.AMIID, nil
 	}
-	param, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: d.AMIParameter})
+	param, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: d.EC2.AMIParameter})
 	if err != nil {
 		return "", fmt.Errorf("resolve the AMI from SSM parameter %s (where it is not published, set %s "+
 			"to an Ubuntu 22.04 AMI with the NVIDIA driver, or %s to another parameter): %w",
-			d.AMIParameter, key("amiId"), key("amiSsmParameter"), err)
+			d.EC2.AMIParameter, key("amiId"), key("amiSsmParameter"), err)
 	}
 	return param.Value, nil
 }
@@ -207,7 +204,7 @@ func newAPIKey(ctx *pulumi.Context, d *Deployment) (*apikey.APIKey, error) {
 func StageWeightsCommands(d *Deployment, uri string) string {
 	dir := "./" + d.Model.Key
 	return strings.Join([]string{
-		"pip install -i " + d.PipIndexURL + " modelscope",
+		"pip install -i " + d.Region.DefaultPipIndex() + " modelscope",
 		fmt.Sprintf("modelscope download --model %s --local_dir %s", d.Model.ModelScopeID, dir),
 		fmt.Sprintf("aws s3 sync %s %s --region %s --exclude '.*' --exclude '*/.*'", dir, uri, d.Region.Name),
 	}, " && ")

@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
 
 // Program is the whole Pulumi program; main.go runs it with pulumi.Run.
@@ -40,6 +42,8 @@ func run(ctx *pulumi.Context, observe func(*Deployment)) error {
 	switch cfg.Target {
 	case "ec2":
 		return deployEC2(ctx, d)
+	case "sagemaker":
+		return deploySageMaker(ctx, d)
 	default:
 		// Load refuses the targets that are not built; this is a safety net.
 		return fmt.Errorf("target %q is not built yet", cfg.Target)
@@ -76,6 +80,14 @@ func exportDecision(ctx *pulumi.Context, d *Deployment) {
 		cost["basis"] = pulumi.String(d.Cost.Basis)
 	}
 	ctx.Export("costEstimate", cost)
+}
+
+// exportWeights exports where the weights go and how to put them there.
+func exportWeights(ctx *pulumi.Context, d *Deployment, store *weights.Store) {
+	ctx.Export("weightsUri", store.URI)
+	ctx.Export("stageWeightsCommands", store.URI.ApplyT(func(uri string) string {
+		return StageWeightsCommands(d, uri)
+	}).(pulumi.StringOutput))
 }
 
 func round1(f float64) float64 { return float64(int(f*10+0.5)) / 10 }

@@ -10,7 +10,6 @@ import (
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
-	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 )
 
 // HoursPerMonth is the month the monthly estimate uses (365 x 24 / 12).
@@ -25,14 +24,13 @@ type Deployment struct {
 	Model    sizing.Model
 	Instance sizing.InstanceType
 	Decision sizing.Decision
-	VLLM     vllm.Version
 	Cost     Cost
-	// AMIParameter is the SSM parameter the AMI is resolved from, when no
-	// AMI id is pinned.
-	AMIParameter  string
-	RootVolumeGiB int
+	// WeightsPrefix is where the weights are in the bucket ("" when they
+	// come from ModelScope).
 	WeightsPrefix string
-	PipIndexURL   string
+	// EC2 and SageMaker hold what only that target needs; the other is nil.
+	EC2       *EC2Settings
+	SageMaker *SageMakerSettings
 }
 
 // Cost is the on-demand estimate of the GPU instance.
@@ -47,11 +45,6 @@ type Cost struct {
 	Basis string   `json:"basis,omitempty"`
 	Notes []string `json:"notes,omitempty"`
 }
-
-// Default AMIs: the Deep Learning Base AMI with NVIDIA's open kernel driver
-// (Turing and newer: T4, A10G). Whether it is published in the China regions
-// is UNCONFIRMED; deepseek-r1-cn:amiId or amiSsmParameter override it.
-const defaultAMIParameter = "/aws/service/deeplearning/ami/x86_64/base-oss-nvidia-driver-gpu-ubuntu-22.04/latest/ami-id"
 
 // Resolve applies the rules that need the catalog, the region and sizing.
 func Resolve(c *Config) (*Deployment, error) {
@@ -71,15 +64,6 @@ func Resolve(c *Config) (*Deployment, error) {
 	} else if d.Model.Unservable != "" {
 		fail("model", c.Model, "cannot be served in %s: %s", reg.Name, d.Model.Unservable)
 	}
-	d.VLLM, err = vllm.ParseVersion(c.VLLMVersion)
-	if err != nil {
-		fail("vllmVersion", c.VLLMVersion, "must be a vLLM release such as 0.11.0")
-	}
-	if c.VLLMImage != "" && !reg.IsRegionalECRImage(c.VLLMImage) {
-		fail("vllmImage", c.VLLMImage, "must be an image in a private ECR registry of %s (%s/<repository>:<tag>): "+
-			"Docker Hub, ghcr.io and nvcr.io are not reachable from a private subnet in China. "+
-			"Mirror the image into ECR first (see README)", reg.Name, reg.ECRRegistry("<account>"))
-	}
 	if c.KMSKeyARN != "" && !strings.HasPrefix(c.KMSKeyARN, reg.ARNPrefix()+"kms:"+reg.Name+":") {
 		fail("kmsKeyArn", c.KMSKeyARN, "must be a KMS key ARN in partition %s, such as %s", reg.Partition,
 			reg.ARN("kms", reg.Name, "123456789012", "key/<key-id>"))
@@ -97,6 +81,12 @@ func Resolve(c *Config) (*Deployment, error) {
 	offered, err := offeredTypes(c, reg)
 	if err != nil {
 		errs = append(errs, err)
+	}
+	switch c.Target {
+	case "ec2":
+		errs = append(errs, checkEC2(c, reg)...)
+	case "sagemaker":
+		errs = append(errs, checkSageMaker(c, reg)...)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -145,47 +135,21 @@ func Resolve(c *Config) (*Deployment, error) {
 	}
 	d.Instance, _ = sizing.LookupInstanceType(d.Decision.InstanceType)
 
-	if err := d.VLLM.CheckGPU(d.Instance.GPU); err != nil {
-		return nil, &ConfigError{Key: key("vllmVersion"), Value: c.VLLMVersion, Msg: fmt.Sprintf("on %s: %v", d.Instance.Name, err)}
-	}
-	if c.AMIID == "" {
-		d.AMIParameter = c.AMISSMParameter
-		if d.AMIParameter == "" {
-			if !d.Instance.GPU.OpenKernelDriver {
-				return nil, &ConfigError{Key: key("instanceType"), Value: d.Instance.Name, Msg: fmt.Sprintf(
-					"has %s GPUs, which NVIDIA's open kernel driver in the default Deep Learning AMI does not support: "+
-						"set deepseek-r1-cn:amiId (or amiSsmParameter) to an Ubuntu AMI with the proprietary NVIDIA driver, "+
-						"or use a g4dn/g5 instance type", d.Instance.GPU.Name)}
-			}
-			d.AMIParameter = defaultAMIParameter
-		}
-	}
-
-	d.RootVolumeGiB = c.RootVolumeGiB
-	minRoot := MinRootVolumeGiB(d.Decision)
-	if d.RootVolumeGiB == 0 {
-		d.RootVolumeGiB = minRoot
-	} else if d.RootVolumeGiB < minRoot {
-		return nil, &ConfigError{Key: key("rootVolumeGb"), Value: fmt.Sprint(c.RootVolumeGiB), Msg: fmt.Sprintf(
-			"is too small for the AMI, vLLM and %.0f GiB of weights: use at least %d", d.Decision.WeightsGiB, minRoot)}
-	}
 	d.WeightsPrefix = c.WeightsPrefix
 	if d.WeightsPrefix == "" && c.WeightsSource == "s3" {
 		d.WeightsPrefix = "models/" + d.Model.ModelScopeID + "/"
 	}
-	d.PipIndexURL = c.PipIndexURL
-	if d.PipIndexURL == "" {
-		d.PipIndexURL = reg.DefaultPipIndex()
-	}
 	d.Cost = estimate(reg, d.Decision.InstanceType, c.PricePerHour)
+	switch c.Target {
+	case "ec2":
+		err = resolveEC2(d)
+	case "sagemaker":
+		err = resolveSageMaker(d)
+	}
+	if err != nil {
+		return nil, err
+	}
 	return d, nil
-}
-
-// MinRootVolumeGiB leaves 100 GiB for the Deep Learning AMI, CUDA, the vLLM
-// environment and logs, plus room for the weights with 10% to spare, since
-// EBS-only types (and any instance whose NVMe is not mounted) keep them there.
-func MinRootVolumeGiB(d sizing.Decision) int {
-	return 100 + int(math.Ceil(d.WeightsGiB*1.1/10))*10
 }
 
 func maxLenHint(c *Config) string {
@@ -195,10 +159,13 @@ func maxLenHint(c *Config) string {
 	return ""
 }
 
-// offeredTypes is the region's sizable GPU instance types, or the configured
-// override, checked against the catalog.
+// offeredTypes is the region's sizable GPU instance types for the target,
+// or the configured override, checked against the catalog.
 func offeredTypes(c *Config, reg region.Info) ([]string, error) {
 	if len(c.OfferedInstanceTypes) == 0 {
+		if c.Target == "sagemaker" {
+			return reg.OfferedSageMakerInstanceTypes(), nil
+		}
 		return reg.OfferedGPUInstanceTypes(), nil
 	}
 	var errs []error
@@ -223,7 +190,9 @@ func byPrice(reg region.Info, names []string) []sizing.InstanceType {
 		}
 	}
 	price := func(t sizing.InstanceType) float64 {
-		if p, ok := reg.OnDemandPrice(t.Name); ok {
+		// SageMaker ml.* types are ordered by the EC2 price of the same
+		// hardware: their own prices are not sourced, and they follow it.
+		if p, ok := reg.OnDemandPrice(strings.TrimPrefix(t.Name, "ml.")); ok {
 			return p.PerHour
 		}
 		return math.Inf(1)

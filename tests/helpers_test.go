@@ -7,9 +7,12 @@ package tests
 import (
 	"encoding/json"
 	"errors"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/stacks"
@@ -92,14 +95,29 @@ func allStrings(p *plan.Plan) []string {
 
 // policy is an IAM policy document as the program renders it.
 type policy struct {
-	Statement []struct {
-		Sid       string
-		Effect    string
-		Principal map[string]any
-		Action    []string
-		Resource  []string
-		Condition map[string]map[string]any
+	Statement []stmt
+}
+
+// stmt is one statement of a policy.
+type stmt struct {
+	Sid       string
+	Effect    string
+	Principal map[string]any
+	Action    []string
+	Resource  []string
+	Condition map[string]map[string]any
+}
+
+// statement finds a statement by Sid.
+func statement(t *testing.T, doc policy, sid string) stmt {
+	t.Helper()
+	for _, st := range doc.Statement {
+		if st.Sid == sid {
+			return st
+		}
 	}
+	require.Failf(t, "missing statement", "no statement %s", sid)
+	return stmt{}
 }
 
 func parsePolicy(t *testing.T, s any) policy {
@@ -135,4 +153,67 @@ func configErr(t *testing.T, values map[string]string, secretKeys ...string) err
 	require.True(t, errors.As(err, &pe), "error %v is not a plan.ProgramError", err)
 	require.Zero(t, pe.Registered, "resources were registered before the config error: %v", err)
 	return err
+}
+
+// assertWeightsBucketSafe checks the weights bucket of a plan: private,
+// encrypted, versioned, TLS-only, and every part of it kept on destroy.
+func assertWeightsBucketSafe(t *testing.T, p *plan.Plan) {
+	t.Helper()
+	for _, r := range p.Resources {
+		if strings.HasPrefix(r.Type, "aws:s3/") {
+			assert.Contains(t, r.Options, "retainOnDelete", r.Type)
+		}
+	}
+	bucket := one(t, p, "aws:s3/bucketV2:BucketV2")
+	assert.Equal(t, false, bucket.Inputs["forceDestroy"])
+	pab := one(t, p, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+	for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+		assert.Equal(t, true, pab.Inputs[k], k)
+	}
+	ver := one(t, p, "aws:s3/bucketVersioningV2:BucketVersioningV2")
+	assert.Equal(t, "Enabled", ver.Inputs["versioningConfiguration"].(map[string]any)["status"])
+	sse := one(t, p, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+	rule := sse.Inputs["rules"].([]any)[0].(map[string]any)
+	assert.Equal(t, "AES256", rule["applyServerSideEncryptionByDefault"].(map[string]any)["sseAlgorithm"])
+	doc := parsePolicy(t, one(t, p, "aws:s3/bucketPolicy:BucketPolicy").Inputs["policy"])
+	require.Len(t, doc.Statement, 1)
+	assert.Equal(t, "Deny", doc.Statement[0].Effect)
+	assert.Equal(t, map[string]map[string]any{"Bool": {"aws:SecureTransport": "false"}}, doc.Statement[0].Condition)
+}
+
+// assertPartitionClean checks that every ARN in the plan's inputs has the
+// partition's prefix and that no string of the other partition leaks in.
+func assertPartitionClean(t *testing.T, p *plan.Plan, arnPrefix string, mustNotLeak []string) {
+	t.Helper()
+	arn := regexp.MustCompile(`arn:[a-z-]+:`)
+	n := 0
+	for _, s := range allStrings(p) {
+		for _, bad := range mustNotLeak {
+			assert.NotContains(t, s, bad)
+		}
+		for _, m := range arn.FindAllString(s, -1) {
+			assert.Equal(t, arnPrefix, m, "in %q", s)
+			n++
+		}
+	}
+	assert.Greater(t, n, 3, "the plan should hold ARNs to check")
+}
+
+// assertNoAdminWildcards checks every IAM policy in the plan: no Allow of
+// "*" or "service:*" on Resource "*".
+func assertNoAdminWildcards(t *testing.T, p *plan.Plan) {
+	t.Helper()
+	docs := policies(t, p)
+	require.NotEmpty(t, docs)
+	for where, doc := range docs {
+		for _, st := range doc.Statement {
+			if st.Effect != "Allow" {
+				continue
+			}
+			for _, a := range st.Action {
+				assert.NotEqual(t, "*", a, where)
+				assert.False(t, strings.HasSuffix(a, ":*") && slices.Contains(st.Resource, "*"), "%s allows %s on *", where, a)
+			}
+		}
+	}
 }

@@ -95,6 +95,19 @@ func (i Info) OfferedGPUInstanceTypes() []string {
 	return keys(usEast1USD)
 }
 
+// OfferedSageMakerInstanceTypes lists the SageMaker hosting types (ml.*) of
+// the same GPU families. UNCONFIRMED for both China regions: SageMaker's
+// hosting instance list there is not in any source this project has; override
+// with deepseek-r1-cn:offeredInstanceTypes.
+func (i Info) OfferedSageMakerInstanceTypes() []string {
+	ec2 := i.OfferedGPUInstanceTypes()
+	out := make([]string, len(ec2))
+	for n, t := range ec2 {
+		out[n] = "ml." + t
+	}
+	return out
+}
+
 // OfferingConfirmed says whether the instance list of this region comes from
 // a published source rather than the seed report's observation.
 func (i Info) OfferingConfirmed() bool { return i.Name != "cn-northwest-1" }

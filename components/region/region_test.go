@@ -415,6 +415,21 @@ func TestOfferedGPUInstanceTypes(t *testing.T) {
 	})
 }
 
+func TestOfferedSageMakerInstanceTypes(t *testing.T) {
+	for _, name := range []string{"cn-northwest-1", "us-east-1"} {
+		t.Run(name, func(t *testing.T) {
+			types := mustLookup(t, name).OfferedSageMakerInstanceTypes()
+			for _, want := range []string{"ml.g4dn.xlarge", "ml.g5.12xlarge", "ml.g5.48xlarge", "ml.p3.2xlarge"} {
+				assert.Contains(t, types, want)
+			}
+			for _, typ := range types {
+				assert.True(t, strings.HasPrefix(typ, "ml."), typ)
+			}
+			assert.Len(t, types, len(mustLookup(t, name).OfferedGPUInstanceTypes()))
+		})
+	}
+}
+
 func TestOfferingConfirmed(t *testing.T) {
 	tests := []struct {
 		region string

@@ -87,6 +87,13 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		id = m.info.ARN("secretsmanager", m.region, mockAccount, "secret:"+name+"-AbCdEf")
 		set("name", resource.NewProperty(name))
 		set("arn", resource.NewProperty(id))
+	case "aws:sagemaker/model:Model", "aws:sagemaker/endpointConfiguration:EndpointConfiguration":
+		set("name", resource.NewProperty(autoName))
+		id = autoName
+	case "aws:sagemaker/endpoint:Endpoint":
+		set("name", resource.NewProperty(autoName))
+		set("arn", resource.NewProperty(m.info.ARN("sagemaker", m.region, mockAccount, "endpoint/"+autoName)))
+		id = autoName
 	case "aws:ec2/instance:Instance":
 		set("privateIp", resource.NewProperty("10.0.0.10"))
 	case "random:index/randomPassword:RandomPassword":
