@@ -58,8 +58,7 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 	}).(pulumi.StringArrayOutput)
 
 	boot := vllm.Boot{
-		Region:       d.Region.Name,
-		InstanceType: d.Decision.InstanceType,
+		Region: d.Region.Name,
 		Server: vllm.Server{
 			ServedModelName: d.Model.Key,
 			Host:            "0.0.0.0",

@@ -43,11 +43,12 @@ type Install struct {
 // Boot is everything the boot script needs. None of it is secret.
 type Boot struct {
 	Region string
-	Server Server
-	// InstanceType is only shown in comments and logs.
-	InstanceType string
-	Weights      Weights
-	Install      Install
+	// Server is vLLM's command line. The instance type is deliberately not
+	// in the script: a change of type with the same sizing is then an
+	// in-place resize, not a new instance.
+	Server  Server
+	Weights Weights
+	Install Install
 	// APIKeySecretARN is the Secrets Manager secret holding the API key.
 	APIKeySecretARN string
 }

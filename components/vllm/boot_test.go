@@ -34,7 +34,6 @@ func pipBoot() Boot {
 	return Boot{
 		Region:          testRegion,
 		Server:          serverTP4(),
-		InstanceType:    "g5.12xlarge",
 		Weights:         Weights{S3URI: testS3URI},
 		Install:         Install{PipIndexURL: testPipIndex},
 		APIKeySecretARN: testSecretARN,
