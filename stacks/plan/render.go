@@ -99,23 +99,48 @@ func short(v any) string {
 	return s
 }
 
+// Exit statuses of Main. With --diff, ExitChanged tells a caller such as CI
+// that the plan differs from the baseline without parsing the output.
+const (
+	ExitOK      = 0
+	ExitError   = 1
+	ExitUsage   = 2
+	ExitChanged = 3
+)
+
 // Main is `go run . plan`: it returns the process exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	stack := fs.String("stack", "", "stack name: reads Pulumi.<stack>.yaml (required)")
-	asJSON := fs.Bool("json", false, "print the plan as JSON, with every input in full")
+	asJSON := fs.Bool("json", false, "print the plan as JSON, with every input in full (with --diff: the diff as JSON)")
 	dir := fs.String("dir", ".", "directory holding Pulumi.yaml")
+	diffPath := fs.String("diff", "", "compare with the baseline plan in this `file` (the --json form, such as "+
+		"tests/testdata/<stack>.plan.json; an empty file is an empty plan) and print what would change")
+	asMarkdown := fs.Bool("markdown", false, "with --diff: print the diff as Markdown, for a job summary or a PR comment")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: go run . plan --stack <name> [--json] [--dir <project dir>]")
+		fmt.Fprintln(stderr, "       go run . plan --stack <name> --diff <baseline.json> [--markdown | --json] [--dir <project dir>]")
+		fmt.Fprintln(stderr, "exit status: 0 planned (with --diff: nothing changed), 1 error, 2 usage error,")
+		fmt.Fprintln(stderr, "             3 with --diff: the plan differs from the baseline")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return 2
+		return ExitUsage
 	}
-	if *stack == "" || fs.NArg() > 0 {
+	if *stack == "" || fs.NArg() > 0 || (*asMarkdown && (*diffPath == "" || *asJSON)) {
 		fs.Usage()
-		return 2
+		return ExitUsage
+	}
+	var base *Plan
+	if *diffPath != "" {
+		// Read the baseline first: a bad path fails before the plan runs.
+		b, err := LoadPlan(*diffPath)
+		if err != nil {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+			return ExitError
+		}
+		base = b
 	}
 	p, err := Run(*dir, *stack)
 	if err != nil {
@@ -125,17 +150,42 @@ func Main(args []string, stdout, stderr io.Writer) int {
 			err = invalid
 		}
 		fmt.Fprintf(stderr, "error: %v\n", err)
-		return 1
+		return ExitError
+	}
+	if base != nil {
+		return writeDiff(Diff(base, p), *asJSON, *asMarkdown, stdout, stderr)
 	}
 	if *asJSON {
 		b, err := p.JSON()
 		if err != nil {
 			fmt.Fprintf(stderr, "error: %v\n", err)
-			return 1
+			return ExitError
 		}
 		_, _ = stdout.Write(b)
-		return 0
+		return ExitOK
 	}
 	p.WriteText(stdout)
-	return 0
+	return ExitOK
+}
+
+// writeDiff prints a diff in the chosen form and returns ExitChanged when
+// anything changed.
+func writeDiff(d *PlanDiff, asJSON, asMarkdown bool, stdout, stderr io.Writer) int {
+	switch {
+	case asJSON:
+		b, err := d.JSON()
+		if err != nil {
+			fmt.Fprintf(stderr, "error: %v\n", err)
+			return ExitError
+		}
+		_, _ = stdout.Write(b)
+	case asMarkdown:
+		d.Markdown(stdout)
+	default:
+		d.WriteText(stdout)
+	}
+	if d.Changed() {
+		return ExitChanged
+	}
+	return ExitOK
 }
