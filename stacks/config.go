@@ -68,6 +68,18 @@ type Config struct {
 	SageMakerMaxInstances           int
 	SageMakerInvocationsPerInstance int
 	SageMakerNetworkIsolation       bool
+
+	EKSKubernetesVersion    string
+	EKSPublicAccessCIDRs    []string
+	EKSSystemInstanceType   string
+	EKSGPUNodesMin          int
+	EKSGPUNodesDesired      int
+	EKSGPUNodesMax          int
+	EKSReplicas             int
+	EKSInternalLoadBalancer bool
+	ImageRegistry           string
+	DevicePluginImage       string
+	AWSCLIImage             string
 }
 
 // ConfigError is a problem with one config key. It names the key, the value
@@ -256,6 +268,18 @@ func Load(src configSource) (*Config, error) {
 	c.SageMakerInvocationsPerInstance = r.int("sagemakerInvocationsPerInstance", 10, 1, 100000)
 	c.SageMakerNetworkIsolation = r.bool("sagemakerNetworkIsolation", true)
 
+	c.EKSKubernetesVersion = r.string("eksKubernetesVersion", "1.33")
+	c.EKSPublicAccessCIDRs = r.strings("eksPublicAccessCidrs")
+	c.EKSSystemInstanceType = r.string("eksSystemInstanceType", "m5.large")
+	c.EKSGPUNodesMin = r.int("eksGpuNodesMin", 1, 0, 100)
+	c.EKSGPUNodesDesired = r.int("eksGpuNodesDesired", 1, 0, 100)
+	c.EKSGPUNodesMax = r.int("eksGpuNodesMax", 1, 1, 100)
+	c.EKSReplicas = r.int("eksReplicas", 1, 1, 100)
+	c.EKSInternalLoadBalancer = r.bool("eksInternalLoadBalancer", false)
+	c.ImageRegistry = r.string("imageRegistry", "")
+	c.DevicePluginImage = r.string("devicePluginImage", "")
+	c.AWSCLIImage = r.string("awsCliImage", "")
+
 	checkLocal(r, c)
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)
@@ -266,9 +290,7 @@ func Load(src configSource) (*Config, error) {
 // checkLocal holds the rules that need nothing but the config itself.
 func checkLocal(r *reader, c *Config) {
 	switch c.Target {
-	case "ec2", "sagemaker":
-	case "eks":
-		r.fail("target", c.Target, "this alternative is not built yet; use ec2 or sagemaker")
+	case "ec2", "sagemaker", "eks":
 	default:
 		r.fail("target", c.Target, "must be one of %s", strings.Join(Targets, ", "))
 	}
@@ -310,9 +332,9 @@ func checkLocal(r *reader, c *Config) {
 		if c.WeightsBucket != "" || c.WeightsPrefix != "" {
 			r.fail("weightsSource", c.WeightsSource, "downloads from ModelScope, so weightsBucket and weightsPrefix must be empty")
 		}
-		if c.Target == "sagemaker" {
-			r.fail("weightsSource", c.WeightsSource, "does not work with SageMaker, which loads weights from S3 only: "+
-				"stage them in S3 (weightsSource: s3, see README)")
+		if c.Target != "ec2" {
+			r.fail("weightsSource", c.WeightsSource, "works with the ec2 target only; %s loads weights from S3: "+
+				"stage them there (weightsSource: s3, see README)", c.Target)
 		} else if c.VpcID == "" && !c.NATGateway {
 			r.fail("weightsSource", c.WeightsSource, "needs internet egress to modelscope.cn: set natGateway to true, or stage the weights in S3 (weightsSource: s3)")
 		}
@@ -326,6 +348,16 @@ func checkLocal(r *reader, c *Config) {
 	if c.Target == "ec2" && c.VLLMImage == "" && c.VpcID == "" && !c.NATGateway {
 		r.fail("natGateway", "false", "leaves no way to pip-install vLLM: set natGateway to true, or set "+
 			"vllmImage to a vLLM image you mirrored into ECR in the region")
+	}
+	if !(c.EKSGPUNodesMin <= c.EKSGPUNodesDesired && c.EKSGPUNodesDesired <= c.EKSGPUNodesMax) {
+		r.fail("eksGpuNodesDesired", strconv.Itoa(c.EKSGPUNodesDesired), "must lie between eksGpuNodesMin (%d) and eksGpuNodesMax (%d)",
+			c.EKSGPUNodesMin, c.EKSGPUNodesMax)
+	}
+	for _, cidr := range c.EKSPublicAccessCIDRs {
+		if p, err := netip.ParsePrefix(cidr); err != nil || p.Bits() == 0 {
+			r.fail("eksPublicAccessCidrs", cidr, "must be a CIDR of your own networks, such as 203.0.113.0/24; "+
+				"leave it empty to keep the Kubernetes API private to the VPC")
+		}
 	}
 	if c.SageMakerMaxInstances < c.SageMakerMinInstances {
 		r.fail("sagemakerMaxInstances", strconv.Itoa(c.SageMakerMaxInstances), "is below sagemakerMinInstances (%d)", c.SageMakerMinInstances)

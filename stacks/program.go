@@ -44,9 +44,11 @@ func run(ctx *pulumi.Context, observe func(*Deployment)) error {
 		return deployEC2(ctx, d)
 	case "sagemaker":
 		return deploySageMaker(ctx, d)
+	case "eks":
+		return deployEKS(ctx, d)
 	default:
-		// Load refuses the targets that are not built; this is a safety net.
-		return fmt.Errorf("target %q is not built yet", cfg.Target)
+		// Load refuses unknown targets; this is a safety net.
+		return fmt.Errorf("unknown target %q", cfg.Target)
 	}
 }
 

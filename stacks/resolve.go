@@ -28,9 +28,11 @@ type Deployment struct {
 	// WeightsPrefix is where the weights are in the bucket ("" when they
 	// come from ModelScope).
 	WeightsPrefix string
-	// EC2 and SageMaker hold what only that target needs; the other is nil.
+	// EC2, SageMaker and EKS hold what only that target needs; the others
+	// are nil.
 	EC2       *EC2Settings
 	SageMaker *SageMakerSettings
+	EKS       *EKSSettings
 }
 
 // Cost is the on-demand estimate of the GPU instance.
@@ -87,6 +89,8 @@ func Resolve(c *Config) (*Deployment, error) {
 		errs = append(errs, checkEC2(c, reg)...)
 	case "sagemaker":
 		errs = append(errs, checkSageMaker(c, reg)...)
+	case "eks":
+		errs = append(errs, checkEKS(c, reg)...)
 	}
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
@@ -145,6 +149,8 @@ func Resolve(c *Config) (*Deployment, error) {
 		err = resolveEC2(d)
 	case "sagemaker":
 		err = resolveSageMaker(d)
+	case "eks":
+		err = resolveEKS(d)
 	}
 	if err != nil {
 		return nil, err

@@ -20,8 +20,6 @@ func TestConfigErrors(t *testing.T) {
 			[]string{`aws:region = "cn-northwest-2"`, "cn-north-1 and cn-northwest-1"}},
 		{"unknown target", cfg("aws:region", "cn-northwest-1", "target", "lambda"),
 			[]string{`deepseek-r1-cn:target = "lambda"`, "ec2, sagemaker, eks"}},
-		{"target not built", cfg("aws:region", "cn-northwest-1", "target", "eks"),
-			[]string{`deepseek-r1-cn:target = "eks"`, "not built yet"}},
 		{"unknown model", cfg("aws:region", "cn-northwest-1", "model", "deepseek-r2"),
 			[]string{`deepseek-r1-cn:model = "deepseek-r2"`, "deepseek-r1-distill-qwen-7b"}},
 		{"the 671B model", cfg("aws:region", "cn-northwest-1", "model", "deepseek-r1"),

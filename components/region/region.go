@@ -180,6 +180,21 @@ func (i Info) ServicePrincipals(service string) []string {
 	}
 }
 
+// IRSAAudience is the audience of the service-account tokens EKS's pod
+// identity webhook issues, which an IRSA role's trust policy must match. It
+// is sts.amazonaws.com in aws-cn too: roles that expect sts.amazonaws.com.cn
+// fail with "Incorrect token audience" (eksctl #1910, terraform-aws-eks
+// #1704 and #2700; terraform-aws-iam #451 argued the opposite and was closed).
+func (i Info) IRSAAudience() string { return "sts.amazonaws.com" }
+
+// EKSManagedPolicies are the AWS managed policies an EKS cluster role and a
+// managed node role need (worker, CNI, image pulls, Session Manager).
+var (
+	EKSClusterPolicies = []string{"AmazonEKSClusterPolicy"}
+	EKSNodePolicies    = []string{"AmazonEKSWorkerNodePolicy", "AmazonEKS_CNI_Policy",
+		"AmazonEC2ContainerRegistryReadOnly", "AmazonSSMManagedInstanceCore"}
+)
+
 // DeepLearningContainersRegistry is the ECR registry of the AWS Deep Learning
 // Containers (djl-inference/LMI, huggingface-*, pytorch) in this region.
 // In China they are published by account 727897471807 in both regions

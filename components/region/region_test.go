@@ -430,6 +430,29 @@ func TestOfferedSageMakerInstanceTypes(t *testing.T) {
 	}
 }
 
+func TestIRSAAudienceIsGlobalInChinaToo(t *testing.T) {
+	// The pod identity webhook issues tokens for sts.amazonaws.com in every
+	// partition; eksctl #1910 fixed IRSA in China by dropping the .cn audience.
+	for _, name := range []string{"cn-north-1", "cn-northwest-1", "us-east-1"} {
+		assert.Equal(t, "sts.amazonaws.com", mustLookup(t, name).IRSAAudience(), name)
+	}
+}
+
+func TestEKSManagedPolicyARNs(t *testing.T) {
+	info := mustLookup(t, "cn-northwest-1")
+	var got []string
+	for _, p := range append(append([]string{}, EKSClusterPolicies...), EKSNodePolicies...) {
+		got = append(got, info.ManagedPolicyARN(p))
+	}
+	assert.Equal(t, []string{
+		"arn:aws-cn:iam::aws:policy/AmazonEKSClusterPolicy",
+		"arn:aws-cn:iam::aws:policy/AmazonEKSWorkerNodePolicy",
+		"arn:aws-cn:iam::aws:policy/AmazonEKS_CNI_Policy",
+		"arn:aws-cn:iam::aws:policy/AmazonEC2ContainerRegistryReadOnly",
+		"arn:aws-cn:iam::aws:policy/AmazonSSMManagedInstanceCore",
+	}, got)
+}
+
 func TestOfferingConfirmed(t *testing.T) {
 	tests := []struct {
 		region string

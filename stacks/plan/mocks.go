@@ -4,9 +4,12 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
 )
@@ -21,6 +24,11 @@ type mocks struct {
 	recorder
 	region string
 	info   region.Info
+	// ctx lets stand-ins of remote components (pulumi-eks) register the
+	// children a program reads back; hidden names those children, which
+	// are the component's business and left out of the plan.
+	ctx    *pulumi.Context
+	hidden sync.Map
 }
 
 func newMocks(regionName string) *mocks {
@@ -32,6 +40,9 @@ var _ pulumi.MockResourceMonitor = (*mocks)(nil)
 
 // NewResource records a resource and returns its stand-in state.
 func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	if _, internal := m.hidden.Load(args.Name); internal {
+		return m.hiddenChild(args)
+	}
 	res := Resource{Type: args.TypeToken, Name: args.Name, Inputs: plainMap(args.Inputs)}
 	if rpc := args.RegisterRPC; rpc != nil {
 		res.Parent = parentName(rpc.GetParent())
@@ -46,6 +57,9 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		}
 	}
 	m.add(res)
+	if args.TypeToken == "eks:index:Cluster" {
+		return m.eksCluster(args)
+	}
 	if !args.Custom {
 		return "", args.Inputs, nil
 	}
@@ -96,6 +110,8 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		id = autoName
 	case "aws:ec2/instance:Instance":
 		set("privateIp", resource.NewProperty("10.0.0.10"))
+	case "pulumi:providers:kubernetes":
+		id = args.Name + "-provider-id"
 	case "random:index/randomPassword:RandomPassword":
 		set("result", resource.MakeSecret(resource.NewProperty("offline-stand-in-for-a-generated-key")))
 	}
@@ -131,6 +147,11 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		return resource.NewPropertyMapFromMap(map[string]any{
 			"id": args.Args["name"].StringValue(), "name": args.Args["name"].StringValue(),
 			"type": "String", "value": "ami-0123456789abcdef0", "insecureValue": "ami-0123456789abcdef0",
+		}), nil
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		return resource.NewPropertyMapFromMap(map[string]any{
+			"id": mockAccount, "accountId": mockAccount, "userId": "OFFLINE",
+			"arn": m.info.ARN("iam", "", mockAccount, "user/offline"),
 		}), nil
 	case "aws:ec2/getVpc:getVpc":
 		return resource.NewPropertyMapFromMap(map[string]any{
@@ -201,4 +222,55 @@ func plain(v resource.PropertyValue) any {
 	default:
 		return fmt.Sprint(v)
 	}
+}
+
+// eksCluster stands in for pulumi-eks's remote Cluster component: it answers
+// the outputs the program reads, the kubeconfig and the OIDC provider that
+// IRSA roles trust. The provider is registered as a hidden child, because a
+// program reads it back as a resource.
+func (m *mocks) eksCluster(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	issuer := fmt.Sprintf("oidc.eks.%s.%s/id/OFFLINE", m.region, m.info.DNSSuffix)
+	name := args.Name + "-oidcProvider"
+	m.hidden.Store(name, true)
+	oidc, err := iam.NewOpenIdConnectProvider(m.ctx, name, &iam.OpenIdConnectProviderArgs{
+		Url:             pulumi.String("https://" + issuer),
+		ClientIdLists:   pulumi.StringArray{pulumi.String(m.info.IRSAAudience())},
+		ThumbprintLists: pulumi.StringArray{pulumi.String("0000000000000000000000000000000000000000")},
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("offline plan: stand-in OIDC provider: %w", err)
+	}
+	ref, err := customReference(m.ctx, oidc)
+	if err != nil {
+		return "", nil, err
+	}
+	state := args.Inputs.Copy()
+	state["kubeconfigJson"] = resource.MakeSecret(resource.NewProperty(`{"apiVersion":"v1","kind":"Config","clusters":[]}`))
+	state["core"] = resource.NewProperty(resource.PropertyMap{"oidcProvider": ref})
+	return "", state, nil
+}
+
+// hiddenChild answers for a child a stand-in registered: the OIDC provider's
+// ARN and URL as IAM reports them (the URL without its scheme).
+func (m *mocks) hiddenChild(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	state := args.Inputs.Copy()
+	if args.TypeToken == "aws:iam/openIdConnectProvider:OpenIdConnectProvider" {
+		url := strings.TrimPrefix(state["url"].StringValue(), "https://")
+		state["url"] = resource.NewProperty(url)
+		state["arn"] = resource.NewProperty(m.info.ARN("iam", "", mockAccount, "oidc-provider/"+url))
+	}
+	return args.Name + "-id", state, nil
+}
+
+// customReference is a resource reference to a registered custom resource.
+func customReference(ctx *pulumi.Context, r pulumi.CustomResource) (resource.PropertyValue, error) {
+	urn, err := internals.UnsafeAwaitOutput(ctx.Context(), r.URN())
+	if err != nil || !urn.Known {
+		return resource.PropertyValue{}, fmt.Errorf("offline plan: await URN: %v", err)
+	}
+	id, err := internals.UnsafeAwaitOutput(ctx.Context(), r.ID())
+	if err != nil || !id.Known {
+		return resource.PropertyValue{}, fmt.Errorf("offline plan: await ID: %v", err)
+	}
+	return resource.MakeCustomResourceReference(resource.URN(urn.Value.(pulumi.URN)), resource.ID(id.Value.(pulumi.ID)), ""), nil
 }

@@ -84,8 +84,12 @@ func RunConfig(sc *StackConfig) (*Plan, error) {
 		info.DryRun = true
 		info.MonitorAddr, info.EngineAddr = "", ""
 	}
-	err := pulumi.RunErr(stacks.ProgramWith(func(d *stacks.Deployment) { dep = d }),
-		pulumi.WithMocks(sc.Project, sc.Stack, m), withConfig)
+	program := stacks.ProgramWith(func(d *stacks.Deployment) { dep = d })
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		// Stand-ins for remote components register their own children.
+		m.ctx = ctx
+		return program(ctx)
+	}, pulumi.WithMocks(sc.Project, sc.Stack, m), withConfig)
 	if err != nil {
 		return nil, &ProgramError{Err: err, Registered: len(m.resources())}
 	}

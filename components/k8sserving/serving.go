@@ -1,0 +1,381 @@
+// Package k8sserving runs vLLM on a Kubernetes cluster with NVIDIA GPUs: the
+// NVIDIA device plugin, a vLLM Deployment that copies its weights from S3
+// through an IAM role for its service account (IRSA), the API key as a
+// Kubernetes Secret, and a Service. Every image comes from ECR in the region.
+package k8sserving
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/iamdoc"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
+)
+
+// Namespace holds the model server.
+const Namespace = "deepseek-r1"
+
+// serviceAccount is the identity whose IAM role may read the weights.
+const serviceAccount = "vllm"
+
+// Images are the container images, all from ECR in the region.
+type Images struct {
+	VLLM         string
+	DevicePlugin string
+	AWSCLI       string
+}
+
+// Args configures a Serving.
+type Args struct {
+	Region region.Info
+	// Server is vLLM's command line; its Model is set here.
+	Server vllm.Server
+	Images Images
+	// GPUTaint and GPUNodeSelector place the pods on the GPU nodes.
+	GPUTaint        string
+	GPUNodeSelector map[string]string
+
+	WeightsBucket pulumi.StringInput
+	WeightsPrefix string
+	// OIDCProviderARN and OIDCProviderURL are the cluster's IRSA provider.
+	OIDCProviderARN pulumi.StringInput
+	OIDCProviderURL pulumi.StringInput
+	KMSKeyARN       string
+
+	// APIKey is a Pulumi secret.
+	APIKey   pulumi.StringInput
+	Replicas int
+	// InternalLoadBalancer exposes the Service on an internal NLB reachable
+	// from AllowedCIDRs; otherwise it is ClusterIP only.
+	InternalLoadBalancer bool
+	AllowedCIDRs         pulumi.StringArrayInput
+	// StartupSeconds bounds the weights copy plus loading them on the GPUs.
+	StartupSeconds int
+	// WeightsDiskGiB sizes the pod-local volume the weights are copied to.
+	WeightsDiskGiB int
+}
+
+// Serving is the component.
+type Serving struct {
+	pulumi.ResourceState
+
+	ServiceName pulumi.StringOutput `pulumi:"serviceName"`
+	RoleARN     pulumi.StringOutput `pulumi:"roleArn"`
+}
+
+// Validate checks the arguments before anything is registered.
+func (a *Args) Validate() error {
+	var errs []error
+	for name, img := range map[string]string{"vLLM": a.Images.VLLM, "device plugin": a.Images.DevicePlugin, "AWS CLI": a.Images.AWSCLI} {
+		if !a.Region.IsRegionalECRImage(img) {
+			errs = append(errs, fmt.Errorf("%s image %q is not in a private ECR registry of %s", name, img, a.Region.Name))
+		}
+	}
+	if a.Replicas < 1 {
+		errs = append(errs, fmt.Errorf("replicas %d must be at least 1", a.Replicas))
+	}
+	if a.APIKey == nil || a.WeightsBucket == nil || a.OIDCProviderARN == nil || a.OIDCProviderURL == nil {
+		errs = append(errs, errors.New("API key, weights bucket and OIDC provider are required"))
+	}
+	if a.StartupSeconds < 60 {
+		errs = append(errs, fmt.Errorf("start-up time %d s is too short", a.StartupSeconds))
+	}
+	return errors.Join(errs...)
+}
+
+// New deploys the workloads with the given Kubernetes provider.
+func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Serving, error) {
+	if err := args.Validate(); err != nil {
+		return nil, fmt.Errorf("serving %s: %w", name, err)
+	}
+	s := &Serving{}
+	if err := ctx.RegisterComponentResource("deepseek-r1-cn:k8s:Serving", name, s, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(s)
+
+	if err := devicePlugin(ctx, name, args, parent); err != nil {
+		return nil, fmt.Errorf("serving %s: %w", name, err)
+	}
+	ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(Namespace)},
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("serving %s: namespace: %w", name, err)
+	}
+	inNS := []pulumi.ResourceOption{parent, pulumi.DependsOn([]pulumi.Resource{ns})}
+
+	role, err := weightsReader(ctx, name, args, parent)
+	if err != nil {
+		return nil, fmt.Errorf("serving %s: %w", name, err)
+	}
+	if _, err := corev1.NewServiceAccount(ctx, name, &corev1.ServiceAccountArgs{
+		Metadata: &metav1.ObjectMetaArgs{
+			Name:        pulumi.String(serviceAccount),
+			Namespace:   pulumi.String(Namespace),
+			Annotations: pulumi.StringMap{"eks.amazonaws.com/role-arn": role.Arn},
+		},
+	}, inNS...); err != nil {
+		return nil, fmt.Errorf("serving %s: service account: %w", name, err)
+	}
+	if _, err := corev1.NewSecret(ctx, name+"-api-key", &corev1.SecretArgs{
+		Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("vllm-api-key"), Namespace: pulumi.String(Namespace)},
+		Type:       pulumi.String("Opaque"),
+		StringData: pulumi.StringMap{"VLLM_API_KEY": pulumi.ToSecret(args.APIKey).(pulumi.StringOutput)},
+	}, inNS...); err != nil {
+		return nil, fmt.Errorf("serving %s: API key secret: %w", name, err)
+	}
+	if _, err := deployment(ctx, name, args, inNS); err != nil {
+		return nil, fmt.Errorf("serving %s: %w", name, err)
+	}
+	svc, err := service(ctx, name, args, inNS)
+	if err != nil {
+		return nil, fmt.Errorf("serving %s: %w", name, err)
+	}
+
+	s.ServiceName = svc.Metadata.Name().Elem()
+	s.RoleARN = role.Arn
+	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
+		"serviceName": s.ServiceName,
+		"roleArn":     s.RoleARN,
+	}); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// weightsReader is the IRSA role of the vLLM pods: only the vllm service
+// account of its namespace may assume it, and it may only read the weights.
+func weightsReader(ctx *pulumi.Context, name string, args *Args, parent pulumi.ResourceOption) (*iam.Role, error) {
+	r := args.Region
+	trust := pulumi.All(args.OIDCProviderARN, args.OIDCProviderURL).ApplyT(func(v []any) string {
+		return IRSATrust(r, v[0].(string), v[1].(string), Namespace, serviceAccount).JSON()
+	}).(pulumi.StringOutput)
+	role, err := iam.NewRole(ctx, name+"-weights", &iam.RoleArgs{
+		Description:      pulumi.String("vLLM pods (IRSA): read the model weights"),
+		AssumeRolePolicy: trust,
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("weights role: %w", err)
+	}
+	policy := args.WeightsBucket.ToStringOutput().ApplyT(func(bucket string) string {
+		st := weights.ReadStatements(r, bucket, args.WeightsPrefix)
+		if args.KMSKeyARN != "" {
+			st = append(st, iamdoc.Allow("DecryptWeights", []string{"kms:Decrypt"}, []string{args.KMSKeyARN}))
+		}
+		return iamdoc.New(st...).JSON()
+	}).(pulumi.StringOutput)
+	if _, err := iam.NewRolePolicy(ctx, name+"-weights", &iam.RolePolicyArgs{Role: role.ID(), Policy: policy}, parent); err != nil {
+		return nil, fmt.Errorf("weights policy: %w", err)
+	}
+	return role, nil
+}
+
+// IRSATrust lets one Kubernetes service account assume a role through the
+// cluster's OIDC provider.
+func IRSATrust(r region.Info, providerARN, providerURL, namespace, account string) iamdoc.Document {
+	issuer := strings.TrimPrefix(providerURL, "https://")
+	return iamdoc.New(iamdoc.Statement{
+		Effect:    "Allow",
+		Principal: map[string]any{"Federated": providerARN},
+		Action:    []string{"sts:AssumeRoleWithWebIdentity"},
+		Condition: map[string]map[string]any{"StringEquals": {
+			issuer + ":sub": "system:serviceaccount:" + namespace + ":" + account,
+			issuer + ":aud": r.IRSAAudience(),
+		}},
+	})
+}
+
+// devicePlugin runs NVIDIA's device plugin on the GPU nodes, which
+// advertises nvidia.com/gpu to the scheduler; pulumi-eks does not install it.
+func devicePlugin(ctx *pulumi.Context, name string, args *Args, parent pulumi.ResourceOption) error {
+	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("nvidia-device-plugin")}
+	_, err := appsv1.NewDaemonSet(ctx, name+"-nvidia-device-plugin", &appsv1.DaemonSetArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("nvidia-device-plugin"), Namespace: pulumi.String("kube-system")},
+		Spec: &appsv1.DaemonSetSpecArgs{
+			Selector:       &metav1.LabelSelectorArgs{MatchLabels: labels},
+			UpdateStrategy: &appsv1.DaemonSetUpdateStrategyArgs{Type: pulumi.String("RollingUpdate")},
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: labels},
+				Spec: &corev1.PodSpecArgs{
+					PriorityClassName: pulumi.String("system-node-critical"),
+					NodeSelector:      pulumi.ToStringMap(args.GPUNodeSelector),
+					Tolerations:       gpuTolerations(args.GPUTaint),
+					Containers: corev1.ContainerArray{corev1.ContainerArgs{
+						Name:  pulumi.String("nvidia-device-plugin"),
+						Image: pulumi.String(args.Images.DevicePlugin),
+						Env: corev1.EnvVarArray{corev1.EnvVarArgs{
+							Name: pulumi.String("FAIL_ON_INIT_ERROR"), Value: pulumi.String("false"),
+						}},
+						SecurityContext: &corev1.SecurityContextArgs{
+							AllowPrivilegeEscalation: pulumi.Bool(false),
+							Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})},
+						},
+						VolumeMounts: corev1.VolumeMountArray{corev1.VolumeMountArgs{
+							Name: pulumi.String("device-plugin"), MountPath: pulumi.String("/var/lib/kubelet/device-plugins"),
+						}},
+					}},
+					Volumes: corev1.VolumeArray{corev1.VolumeArgs{
+						Name:     pulumi.String("device-plugin"),
+						HostPath: &corev1.HostPathVolumeSourceArgs{Path: pulumi.String("/var/lib/kubelet/device-plugins")},
+					}},
+				},
+			},
+		},
+	}, parent)
+	if err != nil {
+		return fmt.Errorf("NVIDIA device plugin: %w", err)
+	}
+	return nil
+}
+
+func gpuTolerations(taint string) corev1.TolerationArray {
+	return corev1.TolerationArray{corev1.TolerationArgs{
+		Key: pulumi.String(taint), Operator: pulumi.String("Exists"), Effect: pulumi.String("NoSchedule"),
+	}}
+}
+
+// deployment is vLLM: an init container copies the weights from S3 to a
+// pod-local volume with the IRSA role, then vLLM serves them with the sized
+// arguments and the API key from the Secret.
+func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.ResourceOption) (*appsv1.Deployment, error) {
+	const modelDir = "/models/model"
+	server := args.Server
+	server.Model = modelDir
+	d := server.Decision
+	gpus := strconv.Itoa(d.TensorParallel * d.PipelineParallel)
+	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("vllm")}
+	port := pulumi.Int(server.Port)
+	health := &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/health"), Port: port}}
+
+	startup := *health
+	startup.PeriodSeconds = pulumi.Int(10)
+	startup.FailureThreshold = pulumi.Int(args.StartupSeconds/10 + 1)
+	readiness := *health
+	readiness.PeriodSeconds = pulumi.Int(10)
+	liveness := *health
+	liveness.PeriodSeconds = pulumi.Int(30)
+	liveness.FailureThreshold = pulumi.Int(5)
+
+	uri := pulumi.Sprintf("s3://%s/%s", args.WeightsBucket, args.WeightsPrefix)
+	dep, err := appsv1.NewDeployment(ctx, name+"-vllm", &appsv1.DeploymentArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("vllm"), Namespace: pulumi.String(Namespace)},
+		Spec: &appsv1.DeploymentSpecArgs{
+			Replicas: pulumi.Int(args.Replicas),
+			Selector: &metav1.LabelSelectorArgs{MatchLabels: labels},
+			// GPUs are scarce: replace one pod at a time rather than asking
+			// for a spare GPU node during a rollout.
+			Strategy: &appsv1.DeploymentStrategyArgs{
+				Type: pulumi.String("RollingUpdate"),
+				RollingUpdate: &appsv1.RollingUpdateDeploymentArgs{
+					MaxSurge: pulumi.Int(0), MaxUnavailable: pulumi.Int(1),
+				},
+			},
+			Template: &corev1.PodTemplateSpecArgs{
+				Metadata: &metav1.ObjectMetaArgs{Labels: labels},
+				Spec: &corev1.PodSpecArgs{
+					ServiceAccountName: pulumi.String(serviceAccount),
+					NodeSelector:       pulumi.ToStringMap(args.GPUNodeSelector),
+					Tolerations:        gpuTolerations(args.GPUTaint),
+					InitContainers: corev1.ContainerArray{corev1.ContainerArgs{
+						Name:  pulumi.String("fetch-weights"),
+						Image: pulumi.String(args.Images.AWSCLI),
+						Args: pulumi.StringArray{pulumi.String("s3"), pulumi.String("sync"), uri, pulumi.String(modelDir),
+							pulumi.String("--region"), pulumi.String(args.Region.Name), pulumi.String("--only-show-errors")},
+						Env: corev1.EnvVarArray{
+							corev1.EnvVarArgs{Name: pulumi.String("AWS_STS_REGIONAL_ENDPOINTS"), Value: pulumi.String("regional")},
+						},
+						VolumeMounts:    corev1.VolumeMountArray{mount("models", "/models")},
+						SecurityContext: restricted(),
+					}},
+					Containers: corev1.ContainerArray{corev1.ContainerArgs{
+						Name:    pulumi.String("vllm"),
+						Image:   pulumi.String(args.Images.VLLM),
+						Command: pulumi.ToStringArray([]string{"vllm"}),
+						Args:    pulumi.ToStringArray(append([]string{"serve"}, server.Args()...)),
+						Env: corev1.EnvVarArray{
+							corev1.EnvVarArgs{Name: pulumi.String("VLLM_API_KEY"), ValueFrom: &corev1.EnvVarSourceArgs{
+								SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String("vllm-api-key"), Key: pulumi.String("VLLM_API_KEY")},
+							}},
+							corev1.EnvVarArgs{Name: pulumi.String("HF_HUB_OFFLINE"), Value: pulumi.String("1")},
+							corev1.EnvVarArgs{Name: pulumi.String("VLLM_NO_USAGE_STATS"), Value: pulumi.String("1")},
+						},
+						Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
+							Name: pulumi.String("http"), ContainerPort: port,
+						}},
+						Resources: &corev1.ResourceRequirementsArgs{
+							Limits:   pulumi.StringMap{"nvidia.com/gpu": pulumi.String(gpus)},
+							Requests: pulumi.StringMap{"nvidia.com/gpu": pulumi.String(gpus)},
+						},
+						StartupProbe:    &startup,
+						ReadinessProbe:  &readiness,
+						LivenessProbe:   &liveness,
+						VolumeMounts:    corev1.VolumeMountArray{mount("models", "/models"), mount("shm", "/dev/shm")},
+						SecurityContext: restricted(),
+					}},
+					Volumes: corev1.VolumeArray{
+						corev1.VolumeArgs{Name: pulumi.String("models"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
+							SizeLimit: pulumi.String(fmt.Sprintf("%dGi", args.WeightsDiskGiB)),
+						}},
+						// NCCL and PyTorch workers share tensors through /dev/shm,
+						// which defaults to 64 MiB in a container.
+						corev1.VolumeArgs{Name: pulumi.String("shm"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
+							Medium: pulumi.String("Memory"), SizeLimit: pulumi.String("16Gi"),
+						}},
+					},
+				},
+			},
+		},
+	}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("vLLM deployment: %w", err)
+	}
+	return dep, nil
+}
+
+// service exposes vLLM inside the cluster, or on an internal NLB.
+func service(ctx *pulumi.Context, name string, args *Args, opts []pulumi.ResourceOption) (*corev1.Service, error) {
+	meta := &metav1.ObjectMetaArgs{Name: pulumi.String("vllm"), Namespace: pulumi.String(Namespace)}
+	spec := &corev1.ServiceSpecArgs{
+		Type:     pulumi.String("ClusterIP"),
+		Selector: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("vllm")},
+		Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
+			Name: pulumi.String("http"), Port: pulumi.Int(args.Server.Port), TargetPort: pulumi.String("http"),
+		}},
+	}
+	if args.InternalLoadBalancer {
+		meta.Annotations = pulumi.StringMap{
+			"service.beta.kubernetes.io/aws-load-balancer-type":     pulumi.String("nlb"),
+			"service.beta.kubernetes.io/aws-load-balancer-internal": pulumi.String("true"),
+		}
+		spec.Type = pulumi.String("LoadBalancer")
+		spec.LoadBalancerSourceRanges = args.AllowedCIDRs
+	}
+	svc, err := corev1.NewService(ctx, name+"-vllm", &corev1.ServiceArgs{Metadata: meta, Spec: spec}, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("service: %w", err)
+	}
+	return svc, nil
+}
+
+func mount(name, path string) corev1.VolumeMountArgs {
+	return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path)}
+}
+
+func restricted() *corev1.SecurityContextArgs {
+	return &corev1.SecurityContextArgs{
+		AllowPrivilegeEscalation: pulumi.Bool(false),
+		Privileged:               pulumi.Bool(false),
+		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})},
+	}
+}

@@ -1,0 +1,137 @@
+package stacks
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/eks"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/k8sserving"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
+)
+
+// deployEKS stands up the EKS alternative: network, weights bucket, API key,
+// the cluster with its node groups, and vLLM on it.
+func deployEKS(ctx *pulumi.Context, d *Deployment) error {
+	c := d.Config
+	s := d.EKS
+	registry, err := imageRegistry(ctx, d)
+	if err != nil {
+		return err
+	}
+	images := k8sserving.Images{
+		VLLM:         inRegistry(registry, s.VLLMImage),
+		DevicePlugin: inRegistry(registry, s.DevicePluginImage),
+		AWSCLI:       inRegistry(registry, s.AWSCLIImage),
+	}
+	// Nodes reach EC2 (VPC CNI), ECR, STS (IRSA) and CloudWatch Logs
+	// privately; the Kubernetes API endpoint is private to the VPC.
+	net, err := newNetwork(ctx, d, []string{"ec2", "ecr.api", "ecr.dkr", "sts", "logs"})
+	if err != nil {
+		return err
+	}
+	store, err := weights.New(ctx, baseName+"-weights", &weights.Args{
+		Region:         d.Region,
+		ExistingBucket: c.WeightsBucket,
+		Prefix:         d.WeightsPrefix,
+		KMSKeyARN:      c.KMSKeyARN,
+	})
+	if err != nil {
+		return err
+	}
+	key, err := newAPIKey(ctx, d)
+	if err != nil {
+		return err
+	}
+
+	clusterName := fmt.Sprintf("%s-%s", baseName, ctx.Stack())
+	cluster, err := eks.New(ctx, baseName+"-eks", &eks.Args{
+		Region:            d.Region,
+		Name:              clusterName,
+		KubernetesVersion: c.EKSKubernetesVersion,
+		VpcID:             net.VpcID,
+		SubnetIDs:         net.PrivateSubnetIDs,
+		PublicAccessCIDRs: c.EKSPublicAccessCIDRs,
+		KMSKeyARN:         c.KMSKeyARN,
+		System:            eks.NodeGroup{InstanceType: c.EKSSystemInstanceType, Min: 1, Desired: 2, Max: 3, DiskGiB: 50},
+		GPU: eks.NodeGroup{InstanceType: d.Decision.InstanceType, Min: c.EKSGPUNodesMin,
+			Desired: c.EKSGPUNodesDesired, Max: c.EKSGPUNodesMax, DiskGiB: s.NodeDiskGiB},
+	})
+	if err != nil {
+		return err
+	}
+
+	allowed := net.VpcCIDR.ApplyT(func(vpc string) []string {
+		if len(c.AllowedCIDRs) > 0 {
+			return c.AllowedCIDRs
+		}
+		return []string{vpc}
+	}).(pulumi.StringArrayOutput)
+	serving, err := k8sserving.New(ctx, baseName+"-serving", &k8sserving.Args{
+		Region: d.Region,
+		Server: vllm.Server{
+			ServedModelName: d.Model.Key,
+			Host:            "0.0.0.0",
+			Port:            c.APIPort,
+			Decision:        d.Decision,
+			Version:         s.VLLM,
+		},
+		Images:               images,
+		GPUTaint:             eks.GPUTaint,
+		GPUNodeSelector:      map[string]string{eks.NodeRoleLabel: "gpu"},
+		WeightsBucket:        store.BucketName,
+		WeightsPrefix:        d.WeightsPrefix,
+		OIDCProviderARN:      cluster.OIDCProviderARN,
+		OIDCProviderURL:      cluster.OIDCProviderURL,
+		KMSKeyARN:            c.KMSKeyARN,
+		APIKey:               key.Value,
+		Replicas:             c.EKSReplicas,
+		InternalLoadBalancer: c.EKSInternalLoadBalancer,
+		AllowedCIDRs:         allowed,
+		StartupSeconds:       s.StartupSeconds,
+		WeightsDiskGiB:       s.WeightsDiskGiB,
+	}, pulumi.Providers(cluster.Provider))
+	if err != nil {
+		return err
+	}
+
+	r := d.Region.Name
+	exportWeights(ctx, d, store)
+	ctx.Export("clusterName", cluster.ClusterName)
+	ctx.Export("kubeconfig", cluster.Kubeconfig)
+	ctx.Export("images", pulumi.ToStringMap(map[string]string{
+		"vllm": images.VLLM, "devicePlugin": images.DevicePlugin, "awsCli": images.AWSCLI,
+	}))
+	ctx.Export("apiKeySecretArn", key.SecretARN)
+	ctx.Export("apiKey", key.Value)
+	ctx.Export("updateKubeconfigCommand", pulumi.Sprintf("aws eks update-kubeconfig --region %s --name %s", r, clusterName))
+	ctx.Export("portForwardCommand", pulumi.Sprintf("kubectl -n %s port-forward svc/%s %d:%d",
+		k8sserving.Namespace, serving.ServiceName, c.APIPort, c.APIPort))
+	ctx.Export("curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
+	return nil
+}
+
+// imageRegistry is the configured registry, or the account's own ECR
+// registry in the region (asked of STS before anything is registered).
+func imageRegistry(ctx *pulumi.Context, d *Deployment) (string, error) {
+	if d.Config.ImageRegistry != "" {
+		return d.Config.ImageRegistry, nil
+	}
+	id, err := aws.GetCallerIdentity(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("look up the account for its ECR registry (or set %s): %w", key("imageRegistry"), err)
+	}
+	return d.Region.ECRRegistry(id.AccountId), nil
+}
+
+// inRegistry places a repository:tag in the registry; full image URIs
+// (configured ones) are kept.
+func inRegistry(registry, image string) string {
+	if strings.Contains(strings.SplitN(image, "/", 2)[0], ".") {
+		return image
+	}
+	return registry + "/" + image
+}

@@ -1,0 +1,103 @@
+package stacks
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
+)
+
+// EKSSettings is what the EKS target decides beyond sizing.
+type EKSSettings struct {
+	VLLM vllm.Version
+	// Images, resolved against ImageRegistry when not set; the registry is
+	// the account's own ECR in the region unless configured, so it is only
+	// known at deploy time: "" here means "<account registry>/<Default...>".
+	VLLMImage, DevicePluginImage, AWSCLIImage string
+	// GPUsPerReplica is tensor x pipeline parallelism; ReplicasPerNode how
+	// many replicas share one GPU node.
+	GPUsPerReplica  int
+	ReplicasPerNode int
+	// StartupSeconds bounds copying and loading the weights.
+	StartupSeconds int
+	// WeightsDiskGiB is the pod-local volume for the weights; NodeDiskGiB the
+	// GPU nodes' root volume, which holds it and the images.
+	WeightsDiskGiB int
+	NodeDiskGiB    int
+}
+
+// Default image repositories, mirrored into ECR (see README): Docker Hub,
+// nvcr.io and public.ecr.aws are not reachable from private subnets in China.
+const (
+	DefaultDevicePluginRepo = "nvidia/k8s-device-plugin:v0.17.1"
+	DefaultAWSCLIRepo       = "amazon/aws-cli:2.22.0"
+	defaultVLLMRepo         = "vllm/vllm-openai"
+)
+
+var k8sVersionPattern = regexp.MustCompile(`^1\.\d{2}$`)
+
+// checkEKS holds the EKS rules that need only the config and the region.
+func checkEKS(c *Config, reg region.Info) []error {
+	var errs []error
+	if _, err := vllm.ParseVersion(c.VLLMVersion); err != nil {
+		errs = append(errs, &ConfigError{Key: key("vllmVersion"), Value: c.VLLMVersion,
+			Msg: "must be a vLLM release such as 0.11.0"})
+	}
+	if !k8sVersionPattern.MatchString(c.EKSKubernetesVersion) {
+		errs = append(errs, &ConfigError{Key: key("eksKubernetesVersion"), Value: c.EKSKubernetesVersion,
+			Msg: "must be a Kubernetes minor version such as 1.33"})
+	}
+	if c.ImageRegistry != "" && !reg.IsRegionalECRImage(c.ImageRegistry+"/x") {
+		errs = append(errs, &ConfigError{Key: key("imageRegistry"), Value: c.ImageRegistry, Msg: fmt.Sprintf(
+			"must be a private ECR registry of %s, such as %s", reg.Name, reg.ECRRegistry("123456789012"))})
+	}
+	for k, img := range map[string]string{"vllmImage": c.VLLMImage, "devicePluginImage": c.DevicePluginImage, "awsCliImage": c.AWSCLIImage} {
+		if img != "" && !reg.IsRegionalECRImage(img) {
+			errs = append(errs, &ConfigError{Key: key(k), Value: img, Msg: fmt.Sprintf(
+				"must be an image in a private ECR registry of %s (%s/<repository>:<tag>): mirror it into ECR first (see README)",
+				reg.Name, reg.ECRRegistry("<account>"))})
+		}
+	}
+	return errs
+}
+
+// resolveEKS checks that the replicas fit the GPU nodes and sizes disks and
+// start-up time to the weights.
+func resolveEKS(d *Deployment) error {
+	c := d.Config
+	s := &EKSSettings{VLLMImage: c.VLLMImage, DevicePluginImage: c.DevicePluginImage, AWSCLIImage: c.AWSCLIImage}
+	d.EKS = s
+	s.VLLM, _ = vllm.ParseVersion(c.VLLMVersion) // checkEKS refused a version that does not parse
+	if err := s.VLLM.CheckGPU(d.Instance.GPU); err != nil {
+		return &ConfigError{Key: key("vllmVersion"), Value: c.VLLMVersion, Msg: fmt.Sprintf("on %s: %v", d.Instance.Name, err)}
+	}
+	if !d.Instance.GPU.OpenKernelDriver {
+		// The EKS AL2023 NVIDIA AMI ships NVIDIA's open kernel modules.
+		return &ConfigError{Key: key("instanceType"), Value: d.Instance.Name, Msg: fmt.Sprintf(
+			"has %s GPUs, which the EKS AL2023 NVIDIA AMI's open kernel driver does not support: use a g4dn or g5 type",
+			d.Instance.GPU.Name)}
+	}
+	s.GPUsPerReplica = d.Decision.TensorParallel * d.Decision.PipelineParallel
+	s.ReplicasPerNode = d.Instance.GPUs / s.GPUsPerReplica
+	if need := (c.EKSReplicas + s.ReplicasPerNode - 1) / s.ReplicasPerNode; need > c.EKSGPUNodesMax {
+		return &ConfigError{Key: key("eksReplicas"), Value: fmt.Sprint(c.EKSReplicas), Msg: fmt.Sprintf(
+			"needs %d GPU nodes (%d replica(s) of %d GPUs per %s), more than eksGpuNodesMax (%d)",
+			need, s.ReplicasPerNode, s.GPUsPerReplica, d.Instance.Name, c.EKSGPUNodesMax)}
+	}
+	if s.VLLMImage == "" {
+		s.VLLMImage = defaultVLLMRepo + ":v" + s.VLLM.String()
+	}
+	if s.DevicePluginImage == "" {
+		s.DevicePluginImage = DefaultDevicePluginRepo
+	}
+	if s.AWSCLIImage == "" {
+		s.AWSCLIImage = DefaultAWSCLIRepo
+	}
+	w := d.Decision.WeightsGiB
+	s.StartupSeconds = 600 + int(w*20)
+	s.WeightsDiskGiB = int(math.Ceil(w*1.1/10))*10 + 10
+	s.NodeDiskGiB = 100 + s.WeightsDiskGiB*s.ReplicasPerNode
+	return nil
+}
