@@ -1,0 +1,81 @@
+// Package guard is the contract between the guardrail's policy engine and
+// the HTTP gateway: what a check is asked, and what it answers. The engine
+// (package detect) implements Checker; the gateway (package proxy) uses it.
+//
+// The shapes follow Amazon Bedrock Guardrails' ApplyGuardrail API, so that
+// its users find the same concepts: a source (INPUT or OUTPUT), an action
+// (NONE or GUARDRAIL_INTERVENED), and assessments per policy.
+package guard
+
+// Source is the direction a text travels: the prompt going to the model, or
+// the model's answer (and reasoning) coming back.
+type Source string
+
+const (
+	Input  Source = "INPUT"
+	Output Source = "OUTPUT"
+)
+
+// Action is what a policy does with a match.
+type Action string
+
+const (
+	// ActionNone: allowed (also used in Bedrock for "detect only").
+	ActionNone Action = "NONE"
+	// ActionBlock replaces the whole text with the blocked message.
+	ActionBlock Action = "BLOCK"
+	// ActionAnonymize replaces the match with {TYPE}.
+	ActionAnonymize Action = "ANONYMIZE"
+)
+
+// Outcome is the overall verdict, as in Bedrock's ApplyGuardrail response.
+type Outcome string
+
+const (
+	OutcomeNone       Outcome = "NONE"
+	OutcomeIntervened Outcome = "GUARDRAIL_INTERVENED"
+)
+
+// Policy names the four policy kinds, used in assessments, metrics, audit
+// records and the X-Guardrail-Policy header.
+type Policy string
+
+const (
+	PolicySensitiveInformation Policy = "sensitiveInformationPolicy"
+	PolicyWords                Policy = "wordPolicy"
+	PolicyTopics               Policy = "topicPolicy"
+	PolicyPromptAttack         Policy = "contentPolicy" // Bedrock reports prompt attacks under its content policy
+)
+
+// Finding is one match in a text. Start and End are byte offsets into the
+// text that was scanned (End exclusive). Type is the detector or list name
+// (CN_RESIDENT_ID, CN_MOBILE, BANK_CARD, EMAIL, IPV4, AWS_ACCESS_KEY, a custom
+// regex name, a word list name, a topic name, PROMPT_ATTACK). Audit logs and
+// metrics may use everything here except the matched text itself.
+type Finding struct {
+	Policy Policy
+	Type   string
+	Action Action
+	Start  int
+	End    int
+}
+
+// Checker is the policy engine.
+type Checker interface {
+	// Scan returns every finding in text for the given source, ordered by
+	// Start. It must be safe for concurrent use.
+	Scan(src Source, text string) []Finding
+	// Mask returns text with every ANONYMIZE finding replaced by {TYPE}.
+	// Findings must come from Scan of the same text, or of a longer text
+	// that starts with it (the streaming scanner masks the released front
+	// of its window with the findings inside it, offsets unchanged).
+	Mask(text string, findings []Finding) string
+	// Holdback is how many trailing bytes of a growing stream a scanner must
+	// keep back so that a match split across chunks is still caught whole:
+	// the longest match any enabled detector of that source can produce,
+	// plus the context a detector looks at around it (word boundaries).
+	Holdback(src Source) int
+	// BlockedMessage is the configured text shown instead of a blocked
+	// input or output.
+	BlockedMessage(src Source) string
+}

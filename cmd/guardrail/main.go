@@ -1,0 +1,228 @@
+// Command guardrail is the guardrail gateway for DeepSeek-R1 on vLLM: an
+// OpenAI-compatible reverse proxy that checks prompts before the model
+// sees them and answers (reasoning included) before the client sees them,
+// with the policy in a YAML file. It stands in for Amazon Bedrock
+// Guardrails, which the AWS China regions do not have.
+//
+//	guardrail -listen :8080 -upstream http://10.0.1.5:8000 -policy policy.yaml
+//
+// Client API keys come from GUARDRAIL_API_KEYS (comma separated) or
+// -api-keys-file (one per line); the key vLLM expects from
+// GUARDRAIL_UPSTREAM_API_KEY or -upstream-api-key-file. The audit log (one
+// JSON record per request, never the checked text) goes to stdout or
+// -audit-log; operational logs go to stderr.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/detect"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/policy"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/proxy"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr, nil); err != nil {
+		fmt.Fprintln(os.Stderr, "guardrail:", err)
+		os.Exit(1)
+	}
+}
+
+// config is what the flags and the environment say.
+type config struct {
+	listen          string
+	upstream        string
+	policyPath      string
+	upstreamKeyFile string
+	apiKeysFile     string
+	auditLog        string
+	maxBodyBytes    int64
+	headerTimeout   time.Duration
+	shutdownTimeout time.Duration
+}
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var c config
+	fs := flag.NewFlagSet("guardrail", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&c.listen, "listen", ":8080", "address to listen on")
+	fs.StringVar(&c.upstream, "upstream", "", "vLLM base URL, e.g. http://10.0.1.5:8000 (required)")
+	fs.StringVar(&c.policyPath, "policy", "", "policy file (required)")
+	fs.StringVar(&c.upstreamKeyFile, "upstream-api-key-file", "", "file holding vLLM's API key (default: $GUARDRAIL_UPSTREAM_API_KEY)")
+	fs.StringVar(&c.apiKeysFile, "api-keys-file", "", "file of client API keys, one per line (default: $GUARDRAIL_API_KEYS, comma separated)")
+	fs.StringVar(&c.auditLog, "audit-log", "-", "audit log file, appended to; - for stdout")
+	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body accepted")
+	fs.DurationVar(&c.headerTimeout, "upstream-header-timeout", proxy.DefaultUpstreamHeaderWait, "longest wait for vLLM's response headers (a non-streamed answer only has them when it is complete)")
+	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long open requests and streams may take to finish")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments: %v", fs.Args())
+	}
+	if c.upstream == "" {
+		return c, errors.New("-upstream is required")
+	}
+	if c.policyPath == "" {
+		return c, errors.New("-policy is required")
+	}
+	return c, nil
+}
+
+// keys reads the client keys and the upstream key. A file flag wins over
+// the environment variable, so that a key file mounted from a secret is not
+// shadowed by a stale variable.
+func keys(c config, getenv func(string) string) (clients []string, upstream string, err error) {
+	if c.apiKeysFile != "" {
+		if clients, err = proxy.ReadKeyFile(c.apiKeysFile); err != nil {
+			return nil, "", fmt.Errorf("client API keys: %w", err)
+		}
+	} else {
+		clients = proxy.ParseKeys(getenv("GUARDRAIL_API_KEYS"))
+	}
+	if len(clients) == 0 {
+		return nil, "", errors.New("no client API keys: set GUARDRAIL_API_KEYS or -api-keys-file")
+	}
+	if c.upstreamKeyFile != "" {
+		if upstream, err = proxy.ReadSecretFile(c.upstreamKeyFile); err != nil {
+			return nil, "", fmt.Errorf("upstream API key: %w", err)
+		}
+	} else {
+		upstream = getenv("GUARDRAIL_UPSTREAM_API_KEY")
+	}
+	return clients, upstream, nil
+}
+
+// options translates the policy's gateway settings.
+func options(p *policy.Policy) proxy.Options {
+	o := proxy.Options{
+		FailMode:          proxy.FailClosed,
+		StreamMode:        proxy.StreamSync,
+		SkipReasoningScan: !p.Reasoning.ScanReasoning,
+		StripReasoning:    p.Reasoning.StripReasoning,
+	}
+	if p.FailMode == policy.FailOpen {
+		o.FailMode = proxy.FailOpen
+	}
+	if p.Streaming.Mode == policy.StreamAsync {
+		o.StreamMode = proxy.StreamAsync
+	}
+	for _, t := range policy.PIITypes {
+		o.PIITypes = append(o.PIITypes, string(t))
+	}
+	return o
+}
+
+// run starts the gateway and serves until ctx ends, then shuts down
+// gracefully. ready, if not nil, receives the listening address.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(net.Addr)) error {
+	c, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+
+	upstreamURL, err := url.Parse(c.upstream)
+	if err != nil {
+		return fmt.Errorf("-upstream: %w", err)
+	}
+	p, err := policy.Load(c.policyPath)
+	if err != nil {
+		return err
+	}
+	engine, err := detect.New(p)
+	if err != nil {
+		return fmt.Errorf("building the policy engine: %w", err)
+	}
+	clients, upstreamKey, err := keys(c, getenv)
+	if err != nil {
+		return err
+	}
+
+	auditOut := stdout
+	if c.auditLog != "-" {
+		f, err := os.OpenFile(c.auditLog, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return fmt.Errorf("opening the audit log: %w", err)
+		}
+		defer f.Close()
+		auditOut = f
+	}
+	audit := slog.New(slog.NewJSONHandler(auditOut, nil))
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	opts := options(p)
+	opts.Upstream = upstreamURL
+	opts.UpstreamAPIKey = upstreamKey
+	opts.APIKeys = clients
+	opts.MaxBodyBytes = c.maxBodyBytes
+	opts.UpstreamHeaderTimeout = c.headerTimeout
+	handler, err := proxy.New(engine, opts, reg, audit)
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", c.listen)
+	if err != nil {
+		return fmt.Errorf("listening: %w", err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		// Bodies are at most a few MiB; a client that takes a minute to
+		// send one is holding a connection hostage. No WriteTimeout:
+		// streams last as long as the model writes.
+		ReadTimeout:    time.Minute,
+		IdleTimeout:    2 * time.Minute,
+		MaxHeaderBytes: 64 << 10,
+		ErrorLog:       slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	logger.Info("guardrail listening", "addr", ln.Addr().String(), "upstream", upstreamURL.Redacted(),
+		"policy", p.Name, "fail_mode", opts.FailMode, "stream_mode", opts.StreamMode,
+		"scan_reasoning", !opts.SkipReasoningScan, "strip_reasoning", opts.StripReasoning,
+		"holdback_bytes", engine.Holdback(guard.Output), "client_keys", len(clients))
+	if ready != nil {
+		ready(ln.Addr())
+	}
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serving: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", "timeout", c.shutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		// Streams still open after the timeout are cut.
+		_ = srv.Close()
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		return fmt.Errorf("serving: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/fakevllm"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/policy"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/proxy"
+)
+
+func TestParseFlags(t *testing.T) {
+	tests := []struct {
+		name    string
+		args    []string
+		wantErr string
+	}{
+		{name: "no upstream", args: []string{"-policy", "p.yaml"}, wantErr: "-upstream is required"},
+		{name: "no policy", args: []string{"-upstream", "http://x"}, wantErr: "-policy is required"},
+		{name: "stray argument", args: []string{"-upstream", "http://x", "-policy", "p", "extra"}, wantErr: "unexpected arguments"},
+		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined"},
+		{name: "ok", args: []string{"-upstream", "http://x", "-policy", "p", "-listen", ":9"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := parseFlags(tt.args, io.Discard)
+			if tt.wantErr != "" {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), tt.wantErr)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, ":9", c.listen)
+			assert.Equal(t, "-", c.auditLog)
+		})
+	}
+}
+
+func TestKeys(t *testing.T) {
+	dir := t.TempDir()
+	keyFile := filepath.Join(dir, "keys")
+	require.NoError(t, os.WriteFile(keyFile, []byte("file-key-1\nfile-key-2\n"), 0o600))
+	upFile := filepath.Join(dir, "up")
+	require.NoError(t, os.WriteFile(upFile, []byte("up-from-file\n"), 0o600))
+	env := map[string]string{"GUARDRAIL_API_KEYS": "env-a, env-b", "GUARDRAIL_UPSTREAM_API_KEY": "up-from-env"}
+	getenv := func(k string) string { return env[k] }
+
+	clients, up, err := keys(config{}, getenv)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"env-a", "env-b"}, clients)
+	assert.Equal(t, "up-from-env", up)
+
+	clients, up, err = keys(config{apiKeysFile: keyFile, upstreamKeyFile: upFile}, getenv)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"file-key-1", "file-key-2"}, clients, "the file wins over the environment")
+	assert.Equal(t, "up-from-file", up)
+
+	_, _, err = keys(config{}, func(string) string { return "" })
+	assert.ErrorContains(t, err, "no client API keys")
+	_, _, err = keys(config{apiKeysFile: filepath.Join(dir, "missing")}, getenv)
+	assert.ErrorIs(t, err, os.ErrNotExist)
+}
+
+func TestOptionsFromPolicy(t *testing.T) {
+	p := &policy.Policy{FailMode: policy.FailOpen, Streaming: policy.Streaming{Mode: policy.StreamAsync},
+		Reasoning: policy.Reasoning{ScanReasoning: false, StripReasoning: true}}
+	o := options(p)
+	assert.Equal(t, proxy.FailOpen, o.FailMode)
+	assert.Equal(t, proxy.StreamAsync, o.StreamMode)
+	assert.True(t, o.SkipReasoningScan)
+	assert.True(t, o.StripReasoning)
+	assert.Contains(t, o.PIITypes, "CN_MOBILE")
+
+	o = options(&policy.Policy{FailMode: policy.FailClosed, Streaming: policy.Streaming{Mode: policy.StreamSync}, Reasoning: policy.Reasoning{ScanReasoning: true}})
+	assert.Equal(t, proxy.FailClosed, o.FailMode)
+	assert.Equal(t, proxy.StreamSync, o.StreamMode)
+	assert.False(t, o.SkipReasoningScan)
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestRun starts the binary's run loop with the example policy in front
+// of a fake vLLM, sends a request, and shuts it down as SIGTERM would.
+func TestRun(t *testing.T) {
+	up := &fakevllm.Server{APIKey: "up-key", Default: fakevllm.Reply{Content: "Call 13812345678."}}
+	upSrv := httptest.NewServer(up)
+	defer upSrv.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrCh := make(chan net.Addr, 1)
+	var stdout, stderr syncBuffer
+	env := map[string]string{"GUARDRAIL_API_KEYS": "client-key", "GUARDRAIL_UPSTREAM_API_KEY": "up-key"}
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-listen", "127.0.0.1:0", "-upstream", upSrv.URL, "-policy", "policies/default/policy.yaml"},
+			func(k string) string { return env[k] }, &stdout, &stderr, func(a net.Addr) { addrCh <- a })
+	}()
+	var addr net.Addr
+	select {
+	case addr = <-addrCh:
+	case err := <-done:
+		t.Fatalf("run ended early: %v\n%s", err, stderr.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("not listening")
+	}
+	base := "http://" + addr.String()
+
+	req, _ := http.NewRequest(http.MethodPost, base+"/v1/chat/completions", strings.NewReader(`{"model":"deepseek-r1","messages":[{"role":"user","content":"hi"}]}`))
+	req.Header.Set("Authorization", "Bearer client-key")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var body map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
+	resp.Body.Close()
+	msg := body["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)
+	assert.Equal(t, "Call {CN_MOBILE}.", msg["content"])
+
+	resp, err = http.Get(base + "/metrics")
+	require.NoError(t, err)
+	m, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(m), "guardrail_requests_total")
+	assert.Contains(t, string(m), "go_goroutines", "the runtime collectors are registered")
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(10 * time.Second):
+		t.Fatal("no graceful shutdown")
+	}
+	assert.Contains(t, stdout.String(), `"outcome":"anonymized"`, "the audit log goes to stdout")
+	assert.NotContains(t, stdout.String(), "13812345678")
+	assert.Contains(t, stderr.String(), "shutting down")
+}
