@@ -80,6 +80,11 @@ type Config struct {
 	ImageRegistry           string
 	DevicePluginImage       string
 	AWSCLIImage             string
+
+	Guardrail          bool
+	GuardrailBinary    string
+	GuardrailPolicyDir string
+	GuardrailImage     string
 }
 
 // ConfigError is a problem with one config key. It names the key, the value
@@ -280,6 +285,11 @@ func Load(src configSource) (*Config, error) {
 	c.DevicePluginImage = r.string("devicePluginImage", "")
 	c.AWSCLIImage = r.string("awsCliImage", "")
 
+	c.Guardrail = r.bool("guardrail", false)
+	c.GuardrailBinary = r.string("guardrailBinary", "dist/guardrail-linux-amd64")
+	c.GuardrailPolicyDir = r.string("guardrailPolicyDir", "cmd/guardrail/policies/default")
+	c.GuardrailImage = r.string("guardrailImage", "")
+
 	checkLocal(r, c)
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)
@@ -358,6 +368,13 @@ func checkLocal(r *reader, c *Config) {
 			r.fail("eksPublicAccessCidrs", cidr, "must be a CIDR of your own networks, such as 203.0.113.0/24; "+
 				"leave it empty to keep the Kubernetes API private to the VPC")
 		}
+	}
+	if c.Guardrail && c.Target == "sagemaker" {
+		r.fail("guardrail", "true", "does not apply to the sagemaker target, whose endpoint is called through the "+
+			"SageMaker runtime API with IAM, not on a port the gateway could front; see README (Guardrail gateway)")
+	}
+	if c.Guardrail && c.APIPort == 8001 {
+		r.fail("apiPort", "8001", "is where vLLM listens behind the guardrail; choose another port")
 	}
 	if c.SageMakerMaxInstances < c.SageMakerMinInstances {
 		r.fail("sagemakerMaxInstances", strconv.Itoa(c.SageMakerMaxInstances), "is below sagemakerMinInstances (%d)", c.SageMakerMinInstances)

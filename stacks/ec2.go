@@ -2,6 +2,8 @@ package stacks
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/apikey"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/ec2"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/network"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
@@ -21,6 +24,9 @@ import (
 // and the vLLM instance.
 func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 	c := d.Config
+	if err := checkGuardrailBuilt(ctx, c); err != nil {
+		return err
+	}
 	ami, err := resolveAMI(ctx, d)
 	if err != nil {
 		return err
@@ -30,19 +36,27 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 		return err
 	}
 
+	// A bucket holds S3 weights and the guardrail's binary and policy.
 	var bucket pulumi.StringInput
-	if c.WeightsSource == "s3" {
-		store, err := weights.New(ctx, baseName+"-weights", &weights.Args{
+	var store *weights.Store
+	if c.WeightsSource == "s3" || c.Guardrail {
+		prefix := d.WeightsPrefix
+		if prefix == "" {
+			prefix = "models/" // ModelScope weights: the bucket only holds artifacts
+		}
+		store, err = weights.New(ctx, baseName+"-weights", &weights.Args{
 			Region:         d.Region,
 			ExistingBucket: c.WeightsBucket,
-			Prefix:         d.WeightsPrefix,
+			Prefix:         prefix,
 			KMSKeyARN:      c.KMSKeyARN,
 		})
 		if err != nil {
 			return err
 		}
 		bucket = store.BucketName
-		exportWeights(ctx, d, store)
+		if c.WeightsSource == "s3" {
+			exportWeights(ctx, d, store)
+		}
 	}
 
 	key, err := newAPIKey(ctx, d)
@@ -57,12 +71,30 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 		return []string{vpc}
 	}).(pulumi.StringArrayOutput)
 
+	host, port := "0.0.0.0", c.APIPort
+	var gw *vllm.Guardrail
+	var uploads []pulumi.Resource
+	if c.Guardrail {
+		artifacts, err := guardrail.New(ctx, baseName+"-guardrail", &guardrail.Args{
+			Region: d.Region, Bucket: store.BucketName, BinaryPath: c.GuardrailBinary,
+			PolicyDir: c.GuardrailPolicyDir, KMSKeyARN: c.KMSKeyARN,
+		})
+		if err != nil {
+			return err
+		}
+		uploads = append(uploads, artifacts)
+		host, port = "127.0.0.1", vllmBehindGuardrailPort
+		gw = &vllm.Guardrail{
+			Listen:   fmt.Sprintf("0.0.0.0:%d", c.APIPort),
+			Upstream: fmt.Sprintf("http://127.0.0.1:%d", vllmBehindGuardrailPort),
+		}
+	}
 	boot := vllm.Boot{
 		Region: d.Region.Name,
 		Server: vllm.Server{
 			ServedModelName: d.Model.Key,
-			Host:            "0.0.0.0",
-			Port:            c.APIPort,
+			Host:            host,
+			Port:            port,
 			Decision:        d.Decision,
 			Version:         d.EC2.VLLM,
 		},
@@ -79,18 +111,25 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 		VpcID:           net.VpcID,
 		SubnetID:        net.PrivateSubnetIDs.Index(pulumi.Int(0)),
 		AllowedCIDRs:    allowed,
+		APIPort:         c.APIPort,
 		RootVolumeGiB:   d.EC2.RootVolumeGiB,
 		KMSKeyARN:       c.KMSKeyARN,
 		Boot:            boot,
 		WeightsBucket:   bucket,
 		WeightsPrefix:   d.WeightsPrefix,
 		APIKeySecretARN: key.SecretARN,
+		Guardrail:       gw,
+		DependsOn:       uploads,
 	})
 	if err != nil {
 		return err
 	}
 
 	r := d.Region.Name
+	if c.Guardrail {
+		ctx.Export("guardrailRestartCommand", pulumi.Sprintf("aws ssm send-command --region %s --instance-ids %s "+
+			"--document-name AWS-RunShellScript --parameters 'commands=[\"systemctl restart guardrail\"]'", r, server.InstanceID))
+	}
 	ctx.Export("endpointUrl", server.EndpointURL)
 	ctx.Export("instanceId", server.InstanceID)
 	ctx.Export("apiKeySecretArn", key.SecretARN)
@@ -102,6 +141,28 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 		"aws ssm start-session --region %s --target %s --document-name AWS-StartPortForwardingSession "+
 			"--parameters '{\"portNumber\":[\"%d\"],\"localPortNumber\":[\"%d\"]}'", r, server.InstanceID, c.APIPort, c.APIPort))
 	ctx.Export("curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
+	return nil
+}
+
+// vllmBehindGuardrailPort is where vLLM listens, on loopback, when the
+// guardrail gateway takes the API port.
+const vllmBehindGuardrailPort = 8001
+
+// checkGuardrailBuilt fails early, with the command that fixes it, when the
+// gateway binary has not been built. Offline plans and tests only name the
+// file: the engine reads it at deploy time.
+func checkGuardrailBuilt(ctx *pulumi.Context, c *Config) error {
+	if !c.Guardrail || ctx.RunningWithMocks() {
+		return nil
+	}
+	if _, err := os.Stat(c.GuardrailBinary); err != nil {
+		return &ConfigError{Key: key("guardrailBinary"), Value: c.GuardrailBinary, Msg: "is not built: run " +
+			"`CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o " + c.GuardrailBinary + " ./cmd/guardrail` first"}
+	}
+	if _, err := os.Stat(filepath.Join(c.GuardrailPolicyDir, guardrail.PolicyFile)); err != nil {
+		return &ConfigError{Key: key("guardrailPolicyDir"), Value: c.GuardrailPolicyDir,
+			Msg: "has no " + guardrail.PolicyFile + ": point it at a directory holding the policy and its word lists"}
+	}
 	return nil
 }
 

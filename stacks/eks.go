@@ -2,12 +2,15 @@ package stacks
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/eks"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/k8sserving"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
@@ -26,6 +29,16 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		VLLM:         inRegistry(registry, s.VLLMImage),
 		DevicePlugin: inRegistry(registry, s.DevicePluginImage),
 		AWSCLI:       inRegistry(registry, s.AWSCLIImage),
+	}
+	host, port := "0.0.0.0", c.APIPort
+	var gw *k8sserving.Guardrail
+	if c.Guardrail {
+		policy, err := readPolicyDir(c.GuardrailPolicyDir)
+		if err != nil {
+			return err
+		}
+		host, port = "127.0.0.1", vllmBehindGuardrailPort
+		gw = &k8sserving.Guardrail{Image: inRegistry(registry, s.GuardrailImage), Policy: policy}
 	}
 	// Nodes reach EC2 (VPC CNI), ECR, STS (IRSA) and CloudWatch Logs
 	// privately; the Kubernetes API endpoint is private to the VPC.
@@ -74,8 +87,8 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		Region: d.Region,
 		Server: vllm.Server{
 			ServedModelName: d.Model.Key,
-			Host:            "0.0.0.0",
-			Port:            c.APIPort,
+			Host:            host,
+			Port:            port,
 			Decision:        d.Decision,
 			Version:         s.VLLM,
 		},
@@ -93,6 +106,8 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		AllowedCIDRs:         allowed,
 		StartupSeconds:       s.StartupSeconds,
 		WeightsDiskGiB:       s.WeightsDiskGiB,
+		Guardrail:            gw,
+		ServicePort:          c.APIPort,
 	}, pulumi.Providers(cluster.Provider))
 	if err != nil {
 		return err
@@ -102,9 +117,11 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	exportWeights(ctx, d, store)
 	ctx.Export("clusterName", cluster.ClusterName)
 	ctx.Export("kubeconfig", cluster.Kubeconfig)
-	ctx.Export("images", pulumi.ToStringMap(map[string]string{
-		"vllm": images.VLLM, "devicePlugin": images.DevicePlugin, "awsCli": images.AWSCLI,
-	}))
+	exported := map[string]string{"vllm": images.VLLM, "devicePlugin": images.DevicePlugin, "awsCli": images.AWSCLI}
+	if gw != nil {
+		exported["guardrail"] = gw.Image
+	}
+	ctx.Export("images", pulumi.ToStringMap(exported))
 	ctx.Export("apiKeySecretArn", key.SecretARN)
 	ctx.Export("apiKey", key.Value)
 	ctx.Export("updateKubeconfigCommand", pulumi.Sprintf("aws eks update-kubeconfig --region %s --name %s", r, clusterName))
@@ -112,6 +129,31 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		k8sserving.Namespace, serving.ServiceName, c.APIPort, c.APIPort))
 	ctx.Export("curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
 	return nil
+}
+
+// readPolicyDir reads the guardrail's policy directory (policy.yaml and its
+// word lists) into a ConfigMap's data. The files are part of the program's
+// inputs, so the plan and the golden snapshots show them.
+func readPolicyDir(dir string) (map[string]string, error) {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, &ConfigError{Key: key("guardrailPolicyDir"), Value: dir, Msg: "cannot be read: " + err.Error()}
+	}
+	out := map[string]string{}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, &ConfigError{Key: key("guardrailPolicyDir"), Value: dir, Msg: "cannot be read: " + err.Error()}
+		}
+		out[e.Name()] = string(b)
+	}
+	if _, ok := out[guardrail.PolicyFile]; !ok {
+		return nil, &ConfigError{Key: key("guardrailPolicyDir"), Value: dir, Msg: "has no " + guardrail.PolicyFile}
+	}
+	return out, nil
 }
 
 // imageRegistry is the configured registry, or the account's own ECR

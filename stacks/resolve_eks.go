@@ -15,7 +15,7 @@ type EKSSettings struct {
 	// Images, resolved against ImageRegistry when not set; the registry is
 	// the account's own ECR in the region unless configured, so it is only
 	// known at deploy time: "" here means "<account registry>/<Default...>".
-	VLLMImage, DevicePluginImage, AWSCLIImage string
+	VLLMImage, DevicePluginImage, AWSCLIImage, GuardrailImage string
 	// GPUsPerReplica is tensor x pipeline parallelism; ReplicasPerNode how
 	// many replicas share one GPU node.
 	GPUsPerReplica  int
@@ -33,7 +33,9 @@ type EKSSettings struct {
 const (
 	DefaultDevicePluginRepo = "nvidia/k8s-device-plugin:v0.17.1"
 	DefaultAWSCLIRepo       = "amazon/aws-cli:2.22.0"
-	defaultVLLMRepo         = "vllm/vllm-openai"
+	// DefaultGuardrailRepo is the image you build from cmd/guardrail.
+	DefaultGuardrailRepo = "deepseek-r1-cn/guardrail:latest"
+	defaultVLLMRepo      = "vllm/vllm-openai"
 )
 
 var k8sVersionPattern = regexp.MustCompile(`^1\.\d{2}$`)
@@ -53,7 +55,8 @@ func checkEKS(c *Config, reg region.Info) []error {
 		errs = append(errs, &ConfigError{Key: key("imageRegistry"), Value: c.ImageRegistry, Msg: fmt.Sprintf(
 			"must be a private ECR registry of %s, such as %s", reg.Name, reg.ECRRegistry("123456789012"))})
 	}
-	for k, img := range map[string]string{"vllmImage": c.VLLMImage, "devicePluginImage": c.DevicePluginImage, "awsCliImage": c.AWSCLIImage} {
+	for k, img := range map[string]string{"vllmImage": c.VLLMImage, "devicePluginImage": c.DevicePluginImage,
+		"awsCliImage": c.AWSCLIImage, "guardrailImage": c.GuardrailImage} {
 		if img != "" && !reg.IsRegionalECRImage(img) {
 			errs = append(errs, &ConfigError{Key: key(k), Value: img, Msg: fmt.Sprintf(
 				"must be an image in a private ECR registry of %s (%s/<repository>:<tag>): mirror it into ECR first (see README)",
@@ -67,7 +70,8 @@ func checkEKS(c *Config, reg region.Info) []error {
 // start-up time to the weights.
 func resolveEKS(d *Deployment) error {
 	c := d.Config
-	s := &EKSSettings{VLLMImage: c.VLLMImage, DevicePluginImage: c.DevicePluginImage, AWSCLIImage: c.AWSCLIImage}
+	s := &EKSSettings{VLLMImage: c.VLLMImage, DevicePluginImage: c.DevicePluginImage, AWSCLIImage: c.AWSCLIImage,
+		GuardrailImage: c.GuardrailImage}
 	d.EKS = s
 	s.VLLM, _ = vllm.ParseVersion(c.VLLMVersion) // checkEKS refused a version that does not parse
 	if err := s.VLLM.CheckGPU(d.Instance.GPU); err != nil {
@@ -94,6 +98,9 @@ func resolveEKS(d *Deployment) error {
 	}
 	if s.AWSCLIImage == "" {
 		s.AWSCLIImage = DefaultAWSCLIRepo
+	}
+	if s.GuardrailImage == "" {
+		s.GuardrailImage = DefaultGuardrailRepo
 	}
 	w := d.Decision.WeightsGiB
 	s.StartupSeconds = 600 + int(w*20)

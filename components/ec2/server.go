@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/apikey"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/iamdoc"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
@@ -31,8 +32,10 @@ type Args struct {
 
 	VpcID    pulumi.StringInput
 	SubnetID pulumi.StringInput
-	// AllowedCIDRs may call the API port; nothing else gets in.
+	// AllowedCIDRs may call APIPort; nothing else gets in. APIPort is
+	// vLLM's port, or the guardrail gateway's when it fronts vLLM.
 	AllowedCIDRs pulumi.StringArrayInput
+	APIPort      int
 
 	RootVolumeGiB int
 	// KMSKeyARN encrypts the root volume (and is what the weights bucket and
@@ -48,6 +51,11 @@ type Args struct {
 	WeightsBucket   pulumi.StringInput
 	WeightsPrefix   string
 	APIKeySecretARN pulumi.StringInput
+	// Guardrail adds the guardrail gateway in front of vLLM, fetched from
+	// WeightsBucket (package guardrail uploads it); DependsOn holds the
+	// uploads, so the instance starts after them.
+	Guardrail *vllm.Guardrail
+	DependsOn []pulumi.Resource
 }
 
 // Server is the component.
@@ -70,14 +78,14 @@ func (a *Args) Validate() error {
 	if a.RootVolumeGiB < 30 || a.RootVolumeGiB > 16384 {
 		errs = append(errs, fmt.Errorf("root volume of %d GiB is outside 30..16384", a.RootVolumeGiB))
 	}
-	if a.Boot.Server.Port < 1024 || a.Boot.Server.Port > 65535 {
-		errs = append(errs, fmt.Errorf("API port %d is outside 1024..65535", a.Boot.Server.Port))
+	if a.APIPort < 1024 || a.APIPort > 65535 {
+		errs = append(errs, fmt.Errorf("API port %d is outside 1024..65535", a.APIPort))
 	}
 	if a.VpcID == nil || a.SubnetID == nil || a.AllowedCIDRs == nil || a.APIKeySecretARN == nil {
 		errs = append(errs, errors.New("VPC, subnet, allowed CIDRs and API key secret are required"))
 	}
-	if a.Boot.Weights.ModelScopeID == "" && a.WeightsBucket == nil {
-		errs = append(errs, errors.New("a weights bucket is required unless weights come from ModelScope"))
+	if (a.Boot.Weights.ModelScopeID == "" || a.Guardrail != nil) && a.WeightsBucket == nil {
+		errs = append(errs, errors.New("a bucket is required for S3 weights and for the guardrail"))
 	}
 	return errors.Join(errs...)
 }
@@ -125,12 +133,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("ec2 server %s: instance profile: %w", name, err)
 	}
 
-	port := args.Boot.Server.Port
+	port := args.APIPort
 	sg, err := awsec2.NewSecurityGroup(ctx, name, &awsec2.SecurityGroupArgs{
 		VpcId:       args.VpcID,
-		Description: pulumi.String(fmt.Sprintf("vLLM API on port %d from allowed CIDRs only; no SSH", port)),
+		Description: pulumi.String(fmt.Sprintf("OpenAI-compatible API on port %d from allowed CIDRs only; no SSH", port)),
 		Ingress: awsec2.SecurityGroupIngressArray{awsec2.SecurityGroupIngressArgs{
-			Description: pulumi.String("vLLM OpenAI-compatible API"),
+			Description: pulumi.String("OpenAI-compatible API"),
 			Protocol:    pulumi.String("tcp"),
 			FromPort:    pulumi.Int(port),
 			ToPort:      pulumi.Int(port),
@@ -150,7 +158,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("ec2 server %s: security group: %w", name, err)
 	}
 
-	instanceOpts := []pulumi.ResourceOption{parent}
+	instanceOpts := []pulumi.ResourceOption{parent, pulumi.DependsOn(args.DependsOn)}
 	if args.KeepAMI {
 		instanceOpts = append(instanceOpts, pulumi.IgnoreChanges([]string{"ami"}))
 	}
@@ -161,6 +169,12 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			b.Weights.S3URI = fmt.Sprintf("s3://%s/%s", v[0].(string), args.WeightsPrefix)
 		}
 		b.APIKeySecretARN = v[1].(string)
+		if args.Guardrail != nil {
+			g := *args.Guardrail
+			g.BinaryS3URI = "s3://" + v[0].(string) + "/" + guardrail.Prefix + guardrail.BinaryKey
+			g.PolicyS3URI = "s3://" + v[0].(string) + "/" + guardrail.Prefix + guardrail.PolicyKey
+			b.Guardrail = &g
+		}
 		return b.Render()
 	}).(pulumi.StringOutput)
 
@@ -223,6 +237,9 @@ func InstancePolicy(args *Args, bucket, secretARN string) iamdoc.Document {
 		st = append(st, weights.ReadStatements(r, bucket, args.WeightsPrefix)...)
 	}
 	st = append(st, apikey.ReadStatement(secretARN))
+	if args.Guardrail != nil {
+		st = append(st, guardrail.ReadStatement(r, bucket))
+	}
 	if repo, ok := r.ECRRepositoryARN(args.Boot.Install.Image); ok {
 		st = append(st,
 			// GetAuthorizationToken is account-wide: it has no resource.

@@ -35,6 +35,15 @@ type Images struct {
 	AWSCLI       string
 }
 
+// Guardrail runs the guardrail gateway as a second container of the vLLM
+// pod: it takes the Service's port and vLLM listens on the pod's loopback.
+type Guardrail struct {
+	Image string
+	// Policy holds policy.yaml and the word lists it names, by file name;
+	// it becomes a ConfigMap mounted at /etc/guardrail.
+	Policy map[string]string
+}
+
 // Args configures a Serving.
 type Args struct {
 	Region region.Info
@@ -63,6 +72,11 @@ type Args struct {
 	StartupSeconds int
 	// WeightsDiskGiB sizes the pod-local volume the weights are copied to.
 	WeightsDiskGiB int
+	// Guardrail, when set, fronts vLLM in the pod; Server must then listen
+	// on 127.0.0.1 at another port than ServicePort.
+	Guardrail *Guardrail
+	// ServicePort is the port clients use.
+	ServicePort int
 }
 
 // Serving is the component.
@@ -76,7 +90,17 @@ type Serving struct {
 // Validate checks the arguments before anything is registered.
 func (a *Args) Validate() error {
 	var errs []error
-	for name, img := range map[string]string{"vLLM": a.Images.VLLM, "device plugin": a.Images.DevicePlugin, "AWS CLI": a.Images.AWSCLI} {
+	images := map[string]string{"vLLM": a.Images.VLLM, "device plugin": a.Images.DevicePlugin, "AWS CLI": a.Images.AWSCLI}
+	if a.Guardrail != nil {
+		images["guardrail"] = a.Guardrail.Image
+		if a.Server.Host != "127.0.0.1" || a.Server.Port == a.ServicePort {
+			errs = append(errs, errors.New("behind the guardrail, vLLM must listen on 127.0.0.1 at its own port"))
+		}
+		if _, ok := a.Guardrail.Policy["policy.yaml"]; !ok {
+			errs = append(errs, errors.New("the guardrail policy has no policy.yaml"))
+		}
+	}
+	for name, img := range images {
 		if !a.Region.IsRegionalECRImage(img) {
 			errs = append(errs, fmt.Errorf("%s image %q is not in a private ECR registry of %s", name, img, a.Region.Name))
 		}
@@ -134,6 +158,14 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		StringData: pulumi.StringMap{"VLLM_API_KEY": pulumi.ToSecret(args.APIKey).(pulumi.StringOutput)},
 	}, inNS...); err != nil {
 		return nil, fmt.Errorf("serving %s: API key secret: %w", name, err)
+	}
+	if args.Guardrail != nil {
+		if _, err := corev1.NewConfigMap(ctx, name+"-guardrail-policy", &corev1.ConfigMapArgs{
+			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("guardrail-policy"), Namespace: pulumi.String(Namespace)},
+			Data:     pulumi.ToStringMap(args.Guardrail.Policy),
+		}, inNS...); err != nil {
+			return nil, fmt.Errorf("serving %s: guardrail policy: %w", name, err)
+		}
 	}
 	if _, err := deployment(ctx, name, args, inNS); err != nil {
 		return nil, fmt.Errorf("serving %s: %w", name, err)
@@ -266,6 +298,17 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 	liveness := *health
 	liveness.PeriodSeconds = pulumi.Int(30)
 	liveness.FailureThreshold = pulumi.Int(5)
+	if args.Guardrail != nil {
+		// vLLM is on the pod's loopback, which the kubelet's HTTP probes
+		// cannot reach: probe from inside the container.
+		exec := &corev1.ExecActionArgs{Command: pulumi.ToStringArray([]string{"python3", "-c",
+			fmt.Sprintf("import urllib.request; urllib.request.urlopen('http://127.0.0.1:%d/health', timeout=5)", server.Port)})}
+		for _, p := range []*corev1.ProbeArgs{&startup, &readiness, &liveness} {
+			p.HttpGet = nil
+			p.Exec = exec
+			p.TimeoutSeconds = pulumi.Int(10)
+		}
+	}
 
 	uri := pulumi.Sprintf("s3://%s/%s", args.WeightsBucket, args.WeightsPrefix)
 	dep, err := appsv1.NewDeployment(ctx, name+"-vllm", &appsv1.DeploymentArgs{
@@ -298,7 +341,7 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 						VolumeMounts:    corev1.VolumeMountArray{mount("models", "/models")},
 						SecurityContext: restricted(),
 					}},
-					Containers: corev1.ContainerArray{corev1.ContainerArgs{
+					Containers: append(guardrailContainer(args), corev1.ContainerArgs{
 						Name:    pulumi.String("vllm"),
 						Image:   pulumi.String(args.Images.VLLM),
 						Command: pulumi.ToStringArray([]string{"vllm"}),
@@ -311,7 +354,7 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 							corev1.EnvVarArgs{Name: pulumi.String("VLLM_NO_USAGE_STATS"), Value: pulumi.String("1")},
 						},
 						Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
-							Name: pulumi.String("http"), ContainerPort: port,
+							Name: pulumi.String(vllmPortName(args)), ContainerPort: port,
 						}},
 						Resources: &corev1.ResourceRequirementsArgs{
 							Limits:   pulumi.StringMap{"nvidia.com/gpu": pulumi.String(gpus)},
@@ -322,8 +365,8 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 						LivenessProbe:   &liveness,
 						VolumeMounts:    corev1.VolumeMountArray{mount("models", "/models"), mount("shm", "/dev/shm")},
 						SecurityContext: restricted(),
-					}},
-					Volumes: corev1.VolumeArray{
+					}),
+					Volumes: append(guardrailVolumes(args),
 						corev1.VolumeArgs{Name: pulumi.String("models"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
 							SizeLimit: pulumi.String(fmt.Sprintf("%dGi", args.WeightsDiskGiB)),
 						}},
@@ -332,7 +375,7 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 						corev1.VolumeArgs{Name: pulumi.String("shm"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
 							Medium: pulumi.String("Memory"), SizeLimit: pulumi.String("16Gi"),
 						}},
-					},
+					),
 				},
 			},
 		},
@@ -350,7 +393,7 @@ func service(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Resourc
 		Type:     pulumi.String("ClusterIP"),
 		Selector: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("vllm")},
 		Ports: corev1.ServicePortArray{corev1.ServicePortArgs{
-			Name: pulumi.String("http"), Port: pulumi.Int(args.Server.Port), TargetPort: pulumi.String("http"),
+			Name: pulumi.String("http"), Port: pulumi.Int(args.ServicePort), TargetPort: pulumi.String("http"),
 		}},
 	}
 	if args.InternalLoadBalancer {
@@ -378,4 +421,66 @@ func restricted() *corev1.SecurityContextArgs {
 		Privileged:               pulumi.Bool(false),
 		Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})},
 	}
+}
+
+// vllmPortName names vLLM's port "http" (the Service's target) unless the
+// guardrail takes that name.
+func vllmPortName(args *Args) string {
+	if args.Guardrail != nil {
+		return "vllm"
+	}
+	return "http"
+}
+
+// guardrailContainer is the gateway container, listening on the Service's
+// port and calling vLLM on the pod's loopback with the same API key.
+func guardrailContainer(args *Args) corev1.ContainerArray {
+	g := args.Guardrail
+	if g == nil {
+		return corev1.ContainerArray{}
+	}
+	key := &corev1.EnvVarSourceArgs{SecretKeyRef: &corev1.SecretKeySelectorArgs{
+		Name: pulumi.String("vllm-api-key"), Key: pulumi.String("VLLM_API_KEY"),
+	}}
+	healthz := &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/healthz"), Port: pulumi.String("http")},
+		PeriodSeconds: pulumi.Int(10)}
+	return corev1.ContainerArray{corev1.ContainerArgs{
+		Name:  pulumi.String("guardrail"),
+		Image: pulumi.String(g.Image),
+		Args: pulumi.ToStringArray([]string{
+			"-listen", fmt.Sprintf("0.0.0.0:%d", args.ServicePort),
+			"-upstream", fmt.Sprintf("http://127.0.0.1:%d", args.Server.Port),
+			"-policy", "/etc/guardrail/policy.yaml",
+		}),
+		Env: corev1.EnvVarArray{
+			corev1.EnvVarArgs{Name: pulumi.String("GUARDRAIL_API_KEYS"), ValueFrom: key},
+			corev1.EnvVarArgs{Name: pulumi.String("GUARDRAIL_UPSTREAM_API_KEY"), ValueFrom: key},
+		},
+		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
+			Name: pulumi.String("http"), ContainerPort: pulumi.Int(args.ServicePort),
+		}},
+		ReadinessProbe: healthz,
+		LivenessProbe:  healthz,
+		VolumeMounts: corev1.VolumeMountArray{corev1.VolumeMountArgs{
+			Name: pulumi.String("guardrail-policy"), MountPath: pulumi.String("/etc/guardrail"), ReadOnly: pulumi.Bool(true),
+		}},
+		SecurityContext: &corev1.SecurityContextArgs{
+			AllowPrivilegeEscalation: pulumi.Bool(false),
+			Privileged:               pulumi.Bool(false),
+			RunAsNonRoot:             pulumi.Bool(true),
+			RunAsUser:                pulumi.Int(65532),
+			ReadOnlyRootFilesystem:   pulumi.Bool(true),
+			Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})},
+		},
+	}}
+}
+
+func guardrailVolumes(args *Args) corev1.VolumeArray {
+	if args.Guardrail == nil {
+		return corev1.VolumeArray{}
+	}
+	return corev1.VolumeArray{corev1.VolumeArgs{
+		Name:      pulumi.String("guardrail-policy"),
+		ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: pulumi.String("guardrail-policy")},
+	}}
 }

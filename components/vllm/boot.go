@@ -40,6 +40,19 @@ type Install struct {
 	Image string
 }
 
+// Guardrail runs the guardrail gateway (cmd/guardrail) in front of vLLM:
+// it listens where clients connect and vLLM moves to loopback.
+type Guardrail struct {
+	// BinaryS3URI and PolicyS3URI are the gateway binary and its policy
+	// directory (a zip with policy.yaml at its root) in the region's S3.
+	BinaryS3URI string
+	PolicyS3URI string
+	// Listen is the gateway's address (0.0.0.0:<API port>); Upstream is
+	// vLLM's (http://127.0.0.1:<port>).
+	Listen   string
+	Upstream string
+}
+
 // Boot is everything the boot script needs. None of it is secret.
 type Boot struct {
 	Region string
@@ -51,6 +64,8 @@ type Boot struct {
 	Install Install
 	// APIKeySecretARN is the Secrets Manager secret holding the API key.
 	APIKeySecretARN string
+	// Guardrail, when set, puts the guardrail gateway in front of vLLM.
+	Guardrail *Guardrail
 }
 
 //go:embed boot.sh.tmpl
@@ -78,6 +93,17 @@ func (b Boot) Validate() error {
 	}
 	if b.APIKeySecretARN == "" {
 		errs = append(errs, errors.New("the API key secret ARN is empty"))
+	}
+	if g := b.Guardrail; g != nil {
+		if !strings.HasPrefix(g.BinaryS3URI, "s3://") || !strings.HasPrefix(g.PolicyS3URI, "s3://") {
+			errs = append(errs, errors.New("the guardrail binary and policy must be s3:// URIs"))
+		}
+		if g.Listen == "" || !strings.HasPrefix(g.Upstream, "http://127.0.0.1:") {
+			errs = append(errs, errors.New("the guardrail needs a listen address and vLLM on loopback"))
+		}
+		if b.Server.Host != "127.0.0.1" {
+			errs = append(errs, fmt.Errorf("with the guardrail, vLLM must listen on 127.0.0.1, not %q", b.Server.Host))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -219,6 +219,12 @@ func plain(v resource.PropertyValue) any {
 		return plainMap(v.ObjectValue())
 	case v.IsResourceReference():
 		return string(v.ResourceReferenceValue().URN)
+	case v.IsAsset():
+		// The engine reads and hashes the file at deploy time; the plan
+		// names it only, so that it works before anything is built.
+		return "file asset " + v.AssetValue().Path
+	case v.IsArchive():
+		return "file archive " + v.ArchiveValue().Path
 	default:
 		return fmt.Sprint(v)
 	}
