@@ -130,17 +130,9 @@ func TestEC2SecureByDefault(t *testing.T) {
 		assert.EqualValues(t, 120, root["volumeSize"])
 	})
 	t.Run("no open ingress and no SSH", func(t *testing.T) {
+		assertNoOpenIngress(t, p)
 		for _, sg := range byType(p, "aws:ec2/securityGroup:SecurityGroup") {
-			rules, _ := sg.Inputs["ingress"].([]any)
-			require.NotEmpty(t, rules, sg.Name)
-			for _, r := range rules {
-				rule := r.(map[string]any)
-				for _, c := range rule["cidrBlocks"].([]any) {
-					assert.NotEqual(t, "0.0.0.0/0", c, "%s ingress", sg.Name)
-				}
-				from, to := rule["fromPort"].(float64), rule["toPort"].(float64)
-				assert.False(t, from <= 22 && 22 <= to, "%s opens port 22", sg.Name)
-			}
+			require.NotEmpty(t, sg.Inputs["ingress"], sg.Name)
 		}
 		api := byName(t, p, "aws:ec2/securityGroup:SecurityGroup", "dsr1-vllm")
 		rule := api.Inputs["ingress"].([]any)[0].(map[string]any)

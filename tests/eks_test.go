@@ -44,6 +44,8 @@ func TestEKSPerPartition(t *testing.T) {
 			assertPartitionClean(t, p, c.arnPrefix, c.mustNotLeak)
 			assertNoAdminWildcards(t, p)
 			assertWeightsBucketSafe(t, p)
+			assertNoOpenIngress(t, p)
+			assertNoOpenIngress(t, mustPlan(t, eksCfg(c.region, "eksInternalLoadBalancer", "true")))
 
 			clusterRole := byName(t, p, "aws:iam/role:Role", "dsr1-eks-cluster")
 			doc := parsePolicy(t, clusterRole.Inputs["assumeRolePolicy"])

@@ -217,3 +217,31 @@ func assertNoAdminWildcards(t *testing.T, p *plan.Plan) {
 		}
 	}
 }
+
+// assertNoOpenIngress checks that nothing in the plan takes traffic from
+// the whole internet or on SSH: security groups' ingress rules and
+// Kubernetes load balancers' source ranges.
+func assertNoOpenIngress(t *testing.T, p *plan.Plan) {
+	t.Helper()
+	for _, sg := range byType(p, "aws:ec2/securityGroup:SecurityGroup") {
+		rules, _ := sg.Inputs["ingress"].([]any)
+		for _, r := range rules {
+			rule := r.(map[string]any)
+			for _, c := range rule["cidrBlocks"].([]any) {
+				assert.NotEqual(t, "0.0.0.0/0", c, "%s ingress", sg.Name)
+			}
+			from, to := rule["fromPort"].(float64), rule["toPort"].(float64)
+			assert.False(t, from <= 22 && 22 <= to, "%s opens port 22", sg.Name)
+		}
+	}
+	for _, svc := range byType(p, "kubernetes:core/v1:Service") {
+		spec := svc.Inputs["spec"].(map[string]any)
+		if spec["type"] == "LoadBalancer" {
+			ranges, _ := spec["loadBalancerSourceRanges"].([]any)
+			assert.NotEmpty(t, ranges, "%s: a load balancer without source ranges is open to all", svc.Name)
+			assert.NotContains(t, ranges, "0.0.0.0/0", svc.Name)
+			annotations := svc.Inputs["metadata"].(map[string]any)["annotations"].(map[string]any)
+			assert.Equal(t, "true", annotations["service.beta.kubernetes.io/aws-load-balancer-internal"], svc.Name)
+		}
+	}
+}

@@ -309,9 +309,6 @@ func TestDiffOfRealPlans(t *testing.T) {
 func TestDiffOfTargetChange(t *testing.T) {
 	base := mustPlan(t, cfg("aws:region", "cn-northwest-1"))
 	head, err := run(cfg("aws:region", "cn-northwest-1", "target", "sagemaker"))
-	if err != nil && strings.Contains(err.Error(), "not built yet") {
-		t.Skip("the sagemaker target is not built yet")
-	}
 	require.NoError(t, err)
 	d := plan.Diff(base, head)
 	got := byResource(d)

@@ -36,6 +36,7 @@ func TestSageMakerPerPartition(t *testing.T) {
 			assertPartitionClean(t, p, c.arnPrefix, c.mustNotLeak)
 			assertNoAdminWildcards(t, p)
 			assertWeightsBucketSafe(t, p)
+			assertNoOpenIngress(t, p)
 
 			model := one(t, p, "aws:sagemaker/model:Model")
 			pc := model.Inputs["primaryContainer"].(map[string]any)

@@ -434,3 +434,52 @@ func TestRenderedSettingsRoundTrip(t *testing.T) {
 		testRegion, testSecretARN, "", testMSID, "v1 'beta' $X", "", "",
 	}, "\n")+"\n", string(out))
 }
+
+// guardrailBoot puts the gateway in front of vLLM, which moves to loopback.
+func guardrailBoot() Boot {
+	b := pipBoot()
+	b.Server.Host, b.Server.Port = "127.0.0.1", 8001
+	b.Guardrail = &Guardrail{
+		BinaryS3URI: "s3://bucket/artifacts/guardrail/guardrail-linux-amd64",
+		PolicyS3URI: "s3://bucket/artifacts/guardrail/policy.zip",
+		Listen:      "0.0.0.0:8000",
+		Upstream:    "http://127.0.0.1:8001",
+	}
+	return b
+}
+
+func TestRenderGuardrail(t *testing.T) {
+	s := mustRender(t, guardrailBoot())
+	for _, want := range []string{
+		"GUARDRAIL_BINARY=s3://bucket/artifacts/guardrail/guardrail-linux-amd64\n",
+		"GUARDRAIL_POLICY=s3://bucket/artifacts/guardrail/policy.zip\n",
+		"ExecStart=/opt/deepseek-r1-cn/guardrail/guardrail -listen 0.0.0.0:8000 -upstream http://127.0.0.1:8001 " +
+			"-policy /etc/deepseek-r1-cn/guardrail/policy.yaml -api-keys-file /run/deepseek-r1-cn-guardrail/api-key " +
+			"-upstream-api-key-file /run/deepseek-r1-cn-guardrail/api-key\n",
+		"User=guardrail\n",
+		"systemctl enable guardrail.service\n",
+		"--host 127.0.0.1 --port 8001 ",
+	} {
+		assert.Contains(t, s, want)
+	}
+	assert.NotContains(t, s, "--api-key", "keys go through files, never the command line")
+	if bash, err := exec.LookPath("bash"); err == nil {
+		bashSyntaxOK(t, bash, "boot script", s)
+		bashSyntaxOK(t, bash, "guardrail prepare script", heredoc(t, s, "GUARDRAIL"))
+	}
+	assert.NotContains(t, mustRender(t, pipBoot()), "guardrail", "off unless asked for")
+}
+
+func TestValidateGuardrail(t *testing.T) {
+	b := guardrailBoot()
+	b.Server.Host = "0.0.0.0"
+	_, err := b.Render()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "vLLM must listen on 127.0.0.1")
+
+	b = guardrailBoot()
+	b.Guardrail.BinaryS3URI = "https://github.com/x/guardrail"
+	_, err = b.Render()
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "s3:// URIs")
+}
