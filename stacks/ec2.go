@@ -44,12 +44,7 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 		if prefix == "" {
 			prefix = "models/" // ModelScope weights: the bucket only holds artifacts
 		}
-		store, err = weights.New(ctx, baseName+"-weights", &weights.Args{
-			Region:         d.Region,
-			ExistingBucket: c.WeightsBucket,
-			Prefix:         prefix,
-			KMSKeyARN:      c.KMSKeyARN,
-		})
+		store, err = newWeightsStore(ctx, d, prefix)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,6 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/k8sserving"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
-	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
 
 // deployEKS stands up the EKS alternative: network, weights bucket, API key,
@@ -46,12 +45,7 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	if err != nil {
 		return err
 	}
-	store, err := weights.New(ctx, baseName+"-weights", &weights.Args{
-		Region:         d.Region,
-		ExistingBucket: c.WeightsBucket,
-		Prefix:         d.WeightsPrefix,
-		KMSKeyARN:      c.KMSKeyARN,
-	})
+	store, err := newWeightsStore(ctx, d, d.WeightsPrefix)
 	if err != nil {
 		return err
 	}

@@ -84,6 +84,17 @@ func exportDecision(ctx *pulumi.Context, d *Deployment) {
 	ctx.Export("costEstimate", cost)
 }
 
+// newWeightsStore is the bucket of the weights (and of the guardrail's
+// artifacts), new or the configured one, under prefix.
+func newWeightsStore(ctx *pulumi.Context, d *Deployment, prefix string) (*weights.Store, error) {
+	return weights.New(ctx, baseName+"-weights", &weights.Args{
+		Region:         d.Region,
+		ExistingBucket: d.Config.WeightsBucket,
+		Prefix:         prefix,
+		KMSKeyARN:      d.Config.KMSKeyARN,
+	})
+}
+
 // exportWeights exports where the weights go and how to put them there.
 func exportWeights(ctx *pulumi.Context, d *Deployment, store *weights.Store) {
 	ctx.Export("weightsUri", store.URI)

@@ -7,7 +7,6 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sagemaker"
-	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
 
 // deploySageMaker stands up the SageMaker alternative: network, weights
@@ -20,12 +19,7 @@ func deploySageMaker(ctx *pulumi.Context, d *Deployment) error {
 	if err != nil {
 		return err
 	}
-	store, err := weights.New(ctx, baseName+"-weights", &weights.Args{
-		Region:         d.Region,
-		ExistingBucket: c.WeightsBucket,
-		Prefix:         d.WeightsPrefix,
-		KMSKeyARN:      c.KMSKeyARN,
-	})
+	store, err := newWeightsStore(ctx, d, d.WeightsPrefix)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"unicode/utf8"
@@ -119,23 +118,8 @@ func bedrockAction(a guard.Action) string {
 }
 
 func (s *Server) serveApply(w http.ResponseWriter, r *http.Request, rec *record) {
-	if r.Method != http.MethodPost {
-		s.writeError(w, rec, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", "use POST")
-		return
-	}
-	if !s.auth.check(r) {
-		s.writeError(w, rec, http.StatusUnauthorized, "authentication_error", "invalid_api_key", "missing or invalid API key")
-		return
-	}
-	body, err := readBody(w, r, s.opts.MaxBodyBytes)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.writeError(w, rec, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large",
-				fmt.Sprintf("the request body is larger than %d bytes", s.opts.MaxBodyBytes))
-			return
-		}
-		s.writeError(w, rec, http.StatusBadRequest, "invalid_request_error", "invalid_body", "could not read the request body")
+	body, ok := s.postBody(w, r, rec)
+	if !ok {
 		return
 	}
 	var req applyRequest

@@ -12,16 +12,17 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
 )
 
-// serveChecked handles POST /v1/chat/completions and /v1/completions:
-// check the input, call vLLM, check the output.
-func (s *Server) serveChecked(w http.ResponseWriter, r *http.Request, rec *record, ep endpoint) {
+// postBody answers everything a POST route refuses before reading a
+// request (wrong method, missing or wrong key, a body too large or
+// unreadable) and otherwise returns the body.
+func (s *Server) postBody(w http.ResponseWriter, r *http.Request, rec *record) ([]byte, bool) {
 	if r.Method != http.MethodPost {
 		s.writeError(w, rec, http.StatusMethodNotAllowed, "invalid_request_error", "method_not_allowed", "use POST")
-		return
+		return nil, false
 	}
 	if !s.auth.check(r) {
 		s.writeError(w, rec, http.StatusUnauthorized, "authentication_error", "invalid_api_key", "missing or invalid API key")
-		return
+		return nil, false
 	}
 	body, err := readBody(w, r, s.opts.MaxBodyBytes)
 	if err != nil {
@@ -29,9 +30,19 @@ func (s *Server) serveChecked(w http.ResponseWriter, r *http.Request, rec *recor
 		if errors.As(err, &tooBig) {
 			s.writeError(w, rec, http.StatusRequestEntityTooLarge, "invalid_request_error", "request_too_large",
 				fmt.Sprintf("the request body is larger than %d bytes", s.opts.MaxBodyBytes))
-			return
+			return nil, false
 		}
 		s.writeError(w, rec, http.StatusBadRequest, "invalid_request_error", "invalid_body", "could not read the request body")
+		return nil, false
+	}
+	return body, true
+}
+
+// serveChecked handles POST /v1/chat/completions and /v1/completions:
+// check the input, call vLLM, check the output.
+func (s *Server) serveChecked(w http.ResponseWriter, r *http.Request, rec *record, ep endpoint) {
+	body, ok := s.postBody(w, r, rec)
+	if !ok {
 		return
 	}
 	req, err := parseRequest(body, ep)
