@@ -322,6 +322,15 @@ func checkLocal(r *reader, c *Config) {
 	if len(c.AvailabilityZones) > 3 {
 		r.fail("availabilityZones", strings.Join(c.AvailabilityZones, ","), "at most 3 zones")
 	}
+	if n := len(c.AvailabilityZones); n > 0 && n < minZones {
+		r.fail("availabilityZones", strings.Join(c.AvailabilityZones, ","), "lists %d zone; list at least %d "+
+			"(EKS and SageMaker need subnets in two zones, and the EC2 server falls back to the second when "+
+			"the first has no GPU capacity), or leave it empty to have the zones that offer the instance type looked up", n, minZones)
+	}
+	if c.VpcID != "" && len(c.SubnetIDs) == 1 && (c.Target == "eks" || c.Target == "sagemaker") {
+		r.fail("subnetIds", strings.Join(c.SubnetIDs, ","), "lists one subnet; the %s target needs private subnets "+
+			"in at least %d availability zones", c.Target, minZones)
+	}
 
 	for _, cidr := range c.AllowedCIDRs {
 		p, err := netip.ParsePrefix(cidr)

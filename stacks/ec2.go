@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	awsec2 "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
@@ -210,35 +209,6 @@ func newNetwork(ctx *pulumi.Context, d *Deployment, services []string) (*network
 		args.AvailabilityZones = zones
 	}
 	return network.New(ctx, baseName, args)
-}
-
-// zonesFor returns the configured zones, or up to two zones of the region
-// that offer the instance type (asked of EC2, so a type missing from a zone
-// fails the preview instead of the launch).
-func zonesFor(ctx *pulumi.Context, d *Deployment) ([]string, error) {
-	if len(d.Config.AvailabilityZones) > 0 {
-		return d.Config.AvailabilityZones, nil
-	}
-	offers, err := awsec2.GetInstanceTypeOfferings(ctx, &awsec2.GetInstanceTypeOfferingsArgs{
-		LocationType: pulumi.StringRef("availability-zone"),
-		Filters: []awsec2.GetInstanceTypeOfferingsFilter{
-			{Name: "instance-type", Values: []string{d.Decision.InstanceType}},
-		},
-	})
-	if err != nil {
-		return nil, fmt.Errorf("look up the zones of %s that offer %s: %w", d.Region.Name, d.Decision.InstanceType, err)
-	}
-	zones := append([]string(nil), offers.Locations...)
-	sort.Strings(zones)
-	if len(zones) == 0 {
-		return nil, &ConfigError{Key: key("instanceType"), Value: d.Decision.InstanceType, Msg: fmt.Sprintf(
-			"is offered in no availability zone of %s in this account: choose another type, "+
-				"or set offeredInstanceTypes to what the region offers you", d.Region.Name)}
-	}
-	if len(zones) > 2 {
-		zones = zones[:2]
-	}
-	return zones, nil
 }
 
 // newAPIKey keeps the configured API key (a Pulumi secret) or generates one.

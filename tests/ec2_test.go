@@ -267,7 +267,7 @@ func TestEC2CostEstimate(t *testing.T) {
 
 func TestEC2ExistingNetworkAndBucket(t *testing.T) {
 	p := mustPlan(t, cfg("aws:region", "cn-northwest-1",
-		"vpcId", "vpc-0abc", "subnetIds", `["subnet-1","subnet-2"]`, "routeTableIds", `["rtb-1"]`,
+		"vpcId", "vpc-0abc1234", "subnetIds", `["subnet-1","subnet-2"]`, "routeTableIds", `["rtb-1"]`,
 		"weightsBucket", "my-weights", "weightsPrefix", "r1/qwen7b/",
 		"allowedCidrs", `["10.20.0.0/16","192.168.1.0/24"]`))
 	assert.Empty(t, byType(p, "aws:ec2/vpc:Vpc"))

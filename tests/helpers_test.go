@@ -245,3 +245,8 @@ func assertNoOpenIngress(t *testing.T, p *plan.Plan) {
 		}
 	}
 }
+
+// runWith plans against a given stand-in of AWS (plan.DefaultCatalog when nil).
+func runWith(values map[string]string, aws *plan.Catalog) (*plan.Plan, error) {
+	return plan.RunConfigWith(&plan.StackConfig{Project: "deepseek-r1-cn", Stack: "test", Values: values}, aws)
+}

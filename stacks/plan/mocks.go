@@ -2,6 +2,7 @@ package plan
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -24,6 +25,8 @@ type mocks struct {
 	recorder
 	region string
 	info   region.Info
+	// aws answers the data sources.
+	aws *Catalog
 	// ctx lets stand-ins of remote components (pulumi-eks) register the
 	// children a program reads back; hidden names those children, which
 	// are the component's business and left out of the plan.
@@ -31,9 +34,9 @@ type mocks struct {
 	hidden sync.Map
 }
 
-func newMocks(regionName string) *mocks {
+func newMocks(regionName string, aws *Catalog) *mocks {
 	info, _ := region.Lookup(regionName) // the program reports a bad region itself
-	return &mocks{region: regionName, info: info}
+	return &mocks{region: regionName, info: info, aws: aws}
 }
 
 var _ pulumi.MockResourceMonitor = (*mocks)(nil)
@@ -134,19 +137,23 @@ func service(token string) string {
 	return mod
 }
 
-// Call answers the data sources the program reads. An unknown one is an
-// error, so that a new lookup cannot slip into plans unnoticed.
+// Call answers the data sources the program reads, from the stand-in
+// catalog, the way AWS would for that input. An unknown one is an error, so
+// that a new lookup cannot slip into plans unnoticed.
 func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	switch args.Token {
 	case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
-		return resource.NewPropertyMapFromMap(map[string]any{
-			"id":        m.region,
-			"locations": []any{m.region + "a", m.region + "b"},
-		}), nil
+		return m.aws.instanceTypeOfferings(args.Args)
+	case "aws:index/getAvailabilityZones:getAvailabilityZones":
+		return m.aws.availabilityZones(), nil
 	case "aws:ssm/getParameter:getParameter":
+		name := args.Args["name"].StringValue()
+		value, err := m.aws.ssmParameter(name)
+		if err != nil {
+			return nil, err
+		}
 		return resource.NewPropertyMapFromMap(map[string]any{
-			"id": args.Args["name"].StringValue(), "name": args.Args["name"].StringValue(),
-			"type": "String", "value": "ami-0123456789abcdef0", "insecureValue": "ami-0123456789abcdef0",
+			"id": name, "name": name, "type": "String", "value": value, "insecureValue": value,
 		}), nil
 	case "aws:index/getCallerIdentity:getCallerIdentity":
 		return resource.NewPropertyMapFromMap(map[string]any{
@@ -154,12 +161,16 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			"arn": m.info.ARN("iam", "", mockAccount, "user/offline"),
 		}), nil
 	case "aws:ec2/getVpc:getVpc":
-		return resource.NewPropertyMapFromMap(map[string]any{
-			"id": args.Args["id"].StringValue(), "cidrBlock": "10.0.0.0/16",
-		}), nil
+		id := args.Args["id"].StringValue()
+		if !vpcID.MatchString(id) {
+			return nil, fmt.Errorf("reading EC2 VPCs: InvalidVpcID.Malformed: Invalid id: %q", id)
+		}
+		return resource.NewPropertyMapFromMap(map[string]any{"id": id, "cidrBlock": "10.0.0.0/16"}), nil
 	}
 	return nil, fmt.Errorf("offline plan: no stand-in answer for data source %s", args.Token)
 }
+
+var vpcID = regexp.MustCompile(`^vpc-[0-9a-f]{8}([0-9a-f]{9})?$`)
 
 // plainMap turns resource inputs into JSON-ready values. Secrets are masked,
 // values unknown until apply say so.

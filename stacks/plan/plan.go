@@ -6,6 +6,7 @@
 package plan
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -74,9 +75,19 @@ func Run(dir, stack string) (*Plan, error) {
 	return RunConfig(sc)
 }
 
-// RunConfig plans an already loaded stack config.
+// RunConfig plans an already loaded stack config against the default
+// stand-in of the region (DefaultCatalog).
 func RunConfig(sc *StackConfig) (*Plan, error) {
-	m := newMocks(sc.Values["aws:region"])
+	return RunConfigWith(sc, nil)
+}
+
+// RunConfigWith plans a stack config against the given stand-in of AWS;
+// nil is the region's DefaultCatalog.
+func RunConfigWith(sc *StackConfig, aws *Catalog) (*Plan, error) {
+	if aws == nil {
+		aws = DefaultCatalog(sc.Values["aws:region"], offeredOverride(sc.Values))
+	}
+	m := newMocks(sc.Values["aws:region"], aws)
 	var dep *stacks.Deployment
 	withConfig := func(info *pulumi.RunInfo) {
 		info.Config = sc.Values
@@ -130,6 +141,16 @@ type ProgramError struct {
 func (e *ProgramError) Error() string { return e.Err.Error() }
 
 func (e *ProgramError) Unwrap() error { return e.Err }
+
+// offeredOverride reads deepseek-r1-cn:offeredInstanceTypes, the user's
+// statement of what AWS offers them; the program reports a malformed one.
+func offeredOverride(values map[string]string) []string {
+	var out []string
+	if v := values[stacks.Namespace+":offeredInstanceTypes"]; v != "" {
+		_ = json.Unmarshal([]byte(v), &out)
+	}
+	return out
+}
 
 func round2(f float64) float64 { return float64(int(f*100+0.5)) / 100 }
 
