@@ -82,7 +82,11 @@ func TestTooFewZones(t *testing.T) {
 		{"ec2 type in one zone", cfg("aws:region", "cn-northwest-1", "instanceType", "g5.xlarge"), oneZone("cn-northwest-1", "g5.xlarge"),
 			[]string{"deepseek-r1-cn:instanceType", "only cn-northwest-1a"}},
 		{"type offered nowhere", cfg("aws:region", "cn-north-1", "instanceType", "g5.xlarge"),
-			func() *plan.Catalog { c := plan.DefaultCatalog("cn-north-1", nil); delete(c.Offerings, "g5.xlarge"); return c }(),
+			func() *plan.Catalog {
+				c := plan.DefaultCatalog("cn-north-1", nil)
+				delete(c.Offerings, "g5.xlarge")
+				return c
+			}(),
 			[]string{"deepseek-r1-cn:instanceType", "no availability zone"}},
 		{"sagemaker region with one zone", cfg("aws:region", "cn-northwest-1", "target", "sagemaker", "natGateway", "false"),
 			&plan.Catalog{Zones: []string{"cn-northwest-1a"}},

@@ -47,6 +47,16 @@ type Options struct {
 	// MaxModelLen, when set, is the --max-model-len the user asks for; it
 	// must be within what the KV cache allows.
 	MaxModelLen int
+	// NoPipelineParallel refuses an instance type whose GPUs tensor
+	// parallelism alone cannot use, for servers without pipeline
+	// parallelism: the AWS LMI container's vLLM rolling batch raises
+	// "Pipeline parallelism is not supported in vLLM's LLMEngine used in
+	// rolling_batch implementation" (djl-serving 0.33.0-dlc,
+	// engines/python/setup/djl_python/properties_manager/vllm_rb_properties.py,
+	// validate_pipeline_parallel).
+	NoPipelineParallel bool
+	// Server names that server in the refusal ("the LMI container").
+	Server string
 }
 
 func (o Options) withDefaults() Options {
@@ -118,6 +128,11 @@ func Decide(m Model, t InstanceType, opts Options) (Decision, error) {
 
 	tp := TensorParallelSize(m, t.GPUs)
 	pp := t.GPUs / tp
+	if opts.NoPipelineParallel && pp > 1 {
+		return Decision{}, &FitError{Model: m.Key, InstanceType: t.Name, Reason: fmt.Sprintf(
+			"tensor parallelism can split its %d attention heads (%d KV heads) over %d of the %d GPUs, and %s "+
+				"has no pipeline parallelism to use the others", m.AttentionHeads, m.KVHeads, tp, t.GPUs, opts.Server)}
+	}
 	if pp > m.Layers {
 		pp = m.Layers
 	}
