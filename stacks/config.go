@@ -62,6 +62,7 @@ type Config struct {
 	OfferedInstanceTypes []string
 	PricePerHour         float64
 
+	SageMakerContainer              string
 	SageMakerImage                  string
 	LMIImageTag                     string
 	SageMakerMinInstances           int
@@ -266,6 +267,7 @@ func Load(src configSource) (*Config, error) {
 	c.OfferedInstanceTypes = r.strings("offeredInstanceTypes")
 	c.PricePerHour = r.float("pricePerHour", 0, 0, 1e6)
 
+	c.SageMakerContainer = r.string("sagemakerContainer", "custom")
 	c.SageMakerImage = r.string("sagemakerImage", "")
 	c.LMIImageTag = r.string("lmiImageTag", "0.33.0-lmi15.0.0-cu128")
 	c.SageMakerMinInstances = r.int("sagemakerMinInstances", 1, 1, 100)
@@ -377,10 +379,6 @@ func checkLocal(r *reader, c *Config) {
 			r.fail("eksPublicAccessCidrs", cidr, "must be a CIDR of your own networks, such as 203.0.113.0/24; "+
 				"leave it empty to keep the Kubernetes API private to the VPC")
 		}
-	}
-	if c.Guardrail && c.Target == "sagemaker" {
-		r.fail("guardrail", "true", "does not apply to the sagemaker target, whose endpoint is called through the "+
-			"SageMaker runtime API with IAM, not on a port the gateway could front; see README (Guardrail gateway)")
 	}
 	if c.Guardrail && c.APIPort == 8001 {
 		r.fail("apiPort", "8001", "is where vLLM listens behind the guardrail; choose another port")

@@ -101,6 +101,9 @@ func Resolve(c *Config) (*Deployment, error) {
 		MinContextLength:     c.MinContextLength,
 		MaxModelLen:          c.MaxModelLen,
 	}
+	if c.Target == "sagemaker" && c.SageMakerContainer == ContainerLMI {
+		opts.NoPipelineParallel, opts.Server = true, "the LMI container's vLLM rolling batch"
+	}
 	candidates := byPrice(reg, offered)
 	if c.InstanceType == "" {
 		dec, ok := sizing.FirstFit(d.Model, candidates, opts)

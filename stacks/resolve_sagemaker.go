@@ -8,17 +8,24 @@ import (
 	"strings"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 )
 
 // SageMakerSettings is what the SageMaker target decides beyond sizing.
 type SageMakerSettings struct {
-	// Container is "lmi" (the AWS Large Model Inference container) or
-	// "custom" (your image, configured through SM_VLLM_* variables).
-	Container   string
+	// Container is "custom" (the project's own image: vLLM with the
+	// guardrail inside, cmd/sagemaker-serve) or "lmi" (the AWS Large Model
+	// Inference container).
+	Container string
+	// Image is the container image. For the custom container without
+	// sagemakerImage it is a repository:tag placed in the account's registry
+	// at deploy time (see inRegistry), like the EKS images.
 	Image       string
 	Environment map[string]string
+	// VLLM is the vLLM release the custom image is built on.
+	VLLM vllm.Version
 	// Timeouts of the first health check and the weights download, sized
-	// to the weights.
+	// to the weights and kept inside the AWS provider's wait for InService.
 	StartupTimeoutSeconds  int
 	DownloadTimeoutSeconds int
 	// VolumeSizeGiB is the ML storage volume, 0 where the instance type has
@@ -26,34 +33,88 @@ type SageMakerSettings struct {
 	VolumeSizeGiB int
 }
 
-// lmiTagPattern reads a djl-inference LMI tag; the group is the LMI major
-// version, which must be 14 or later for the DeepSeek-R1 reasoning parser.
-var lmiTagPattern = regexp.MustCompile(`^\d+\.\d+\.\d+-lmi(\d+)\.\d+\.\d+-cu\d+$`)
+// SageMaker containers (deepseek-r1-cn:sagemakerContainer).
+const (
+	ContainerCustom = "custom"
+	ContainerLMI    = "lmi"
+)
 
-const minLMIMajor = 14
+// DefaultSageMakerRepo is the custom container built from this repository
+// (cmd/sagemaker-serve/Dockerfile) on the mirrored vLLM image; its tag is the
+// vLLM release, so that every target serves the same vLLM.
+const DefaultSageMakerRepo = "deepseek-r1-cn/sagemaker-vllm"
+
+// GuardrailPolicyDirName is where the guardrail policy goes beside the
+// weights: <weights prefix>.guardrail/, so that SageMaker, which copies the
+// whole prefix to /opt/ml/model, delivers it with the model; vLLM ignores
+// the hidden directory.
+const GuardrailPolicyDirName = ".guardrail"
+
+// lmiTagPattern reads a djl-inference LMI tag (0.33.0-lmi15.0.0-cu128,
+// 0.36.0-lmi20.0.0-cu128-v1.0); the group is the LMI major version.
+var lmiTagPattern = regexp.MustCompile(`^\d+\.\d+\.\d+-lmi(\d+)\.\d+\.\d+-cu\d+(-v\d+(\.\d+)*)?$`)
+
+// minLMIMajor is the first LMI whose vLLM has the DeepSeek-R1 reasoning
+// parser for certain: LMI 15 is DJL 0.33 with vLLM 0.8.4, while LMI 14 is
+// DJL 0.32 with vLLM 0.7.1, the very release the parser arrived in (vLLM PR
+// #12473), with LMI's OPTION_REASONING_PARSER new in the same DJL
+// (aws/deep-learning-containers available_images.md).
+const minLMIMajor = 15
+
+// providerWaitSeconds is how long the AWS provider waits for an endpoint to
+// become InService: 60 minutes, not configurable (terraform-provider-aws
+// internal/service/sagemaker wait.go, endpointInServiceTimeout, bridged by
+// pulumi-aws v6). provisionSeconds is left of it for SageMaker to provision
+// the instances; the weights download and the start-up health check share
+// the rest, so that SageMaker gives up (endpoint Failed, with a reason)
+// before the provider does.
+const (
+	providerWaitSeconds = 3600
+	provisionSeconds    = 600
+)
 
 // checkSageMaker holds the SageMaker rules that need only the config and
 // the region.
 func checkSageMaker(c *Config, reg region.Info) []error {
 	var errs []error
+	fail := func(k, v, format string, a ...any) {
+		errs = append(errs, &ConfigError{Key: key(k), Value: v, Msg: fmt.Sprintf(format, a...)})
+	}
 	if c.InstanceType != "" && !strings.HasPrefix(c.InstanceType, "ml.") {
-		errs = append(errs, &ConfigError{Key: key("instanceType"), Value: c.InstanceType, Msg: fmt.Sprintf(
-			"is an EC2 type; SageMaker hosting types start with ml., such as ml.%s", c.InstanceType)})
+		fail("instanceType", c.InstanceType, "is an EC2 type; SageMaker hosting types start with ml., such as ml.%s", c.InstanceType)
 	}
 	if c.SageMakerImage != "" && !reg.IsRegionalECRImage(c.SageMakerImage) {
-		errs = append(errs, &ConfigError{Key: key("sagemakerImage"), Value: c.SageMakerImage, Msg: fmt.Sprintf(
-			"must be an image in a private ECR registry of %s (%s/<repository>:<tag>)", reg.Name, reg.ECRRegistry("<account>"))})
+		fail("sagemakerImage", c.SageMakerImage, "must be an image in a private ECR registry of %s (%s/<repository>:<tag>)",
+			reg.Name, reg.ECRRegistry("<account>"))
 	}
-	if c.SageMakerImage == "" {
+	if c.SageMakerImage != "" && strings.HasSuffix(c.SageMakerImage, ":latest") {
+		fail("sagemakerImage", c.SageMakerImage, "must name a version or digest, not :latest: SageMaker pins the "+
+			"image it started with, so a moved tag would serve two builds behind one endpoint")
+	}
+	switch c.SageMakerContainer {
+	case ContainerCustom:
+		if _, err := vllm.ParseVersion(c.VLLMVersion); err != nil {
+			fail("vllmVersion", c.VLLMVersion, "must be a vLLM release such as 0.11.0")
+		}
+	case ContainerLMI:
+		if c.SageMakerImage != "" {
+			fail("sagemakerImage", c.SageMakerImage, "is the custom container's image; with sagemakerContainer lmi "+
+				"the image is AWS's LMI container (set lmiImageTag), or set sagemakerContainer to custom")
+		}
+		if c.Guardrail {
+			fail("guardrail", "true", "needs the project's custom container, which runs the guardrail inside the "+
+				"endpoint: set sagemakerContainer to custom (the default); AWS's LMI container cannot run it")
+		}
 		m := lmiTagPattern.FindStringSubmatch(c.LMIImageTag)
 		if m == nil {
-			errs = append(errs, &ConfigError{Key: key("lmiImageTag"), Value: c.LMIImageTag,
-				Msg: "must be a djl-inference LMI tag such as 0.33.0-lmi15.0.0-cu128"})
+			fail("lmiImageTag", c.LMIImageTag, "must be a djl-inference LMI tag such as 0.33.0-lmi15.0.0-cu128")
 		} else if major, _ := strconv.Atoi(m[1]); major < minLMIMajor {
-			errs = append(errs, &ConfigError{Key: key("lmiImageTag"), Value: c.LMIImageTag, Msg: fmt.Sprintf(
-				"is LMI %d, which has no DeepSeek-R1 reasoning parser: use LMI %d or later, such as 0.33.0-lmi15.0.0-cu128",
-				major, minLMIMajor)})
+			fail("lmiImageTag", c.LMIImageTag, "is LMI %d, whose vLLM may lack the DeepSeek-R1 reasoning parser: "+
+				"use LMI %d or later, such as 0.33.0-lmi15.0.0-cu128", major, minLMIMajor)
 		}
+	default:
+		fail("sagemakerContainer", c.SageMakerContainer, "must be custom (the project's vLLM container with the "+
+			"guardrail inside, built from cmd/sagemaker-serve) or lmi (AWS's Large Model Inference container)")
 	}
 	return errs
 }
@@ -62,25 +123,45 @@ func checkSageMaker(c *Config, reg region.Info) []error {
 // volume to the weights.
 func resolveSageMaker(d *Deployment) error {
 	c := d.Config
-	s := &SageMakerSettings{Container: "lmi", Image: d.Region.DeepLearningContainersRegistry() + "/djl-inference:" + c.LMIImageTag}
-	if c.SageMakerImage != "" {
-		s.Container, s.Image = "custom", c.SageMakerImage
-		s.Environment = customEnvironment(d)
-	} else {
+	s := &SageMakerSettings{Container: c.SageMakerContainer}
+	d.SageMaker = s
+	switch s.Container {
+	case ContainerLMI:
+		s.Image = d.Region.DeepLearningContainersRegistry() + "/djl-inference:" + c.LMIImageTag
 		s.Environment = lmiEnvironment(d)
+	default:
+		s.VLLM, _ = vllm.ParseVersion(c.VLLMVersion) // checkSageMaker refused a version that does not parse
+		if err := s.VLLM.CheckGPU(d.Instance.GPU); err != nil {
+			return &ConfigError{Key: key("vllmVersion"), Value: c.VLLMVersion, Msg: fmt.Sprintf("on %s: %v", d.Instance.Name, err)}
+		}
+		s.Image = c.SageMakerImage
+		if s.Image == "" {
+			s.Image = DefaultSageMakerRepo + ":v" + s.VLLM.String()
+		}
+		s.Environment = customEnvironment(d)
 	}
-	// Assume at least ~50 MB/s from S3 and ~100 MB/s onto the GPUs, plus
-	// ten minutes for the container and CUDA graphs; SageMaker caps both at
-	// an hour.
-	s.DownloadTimeoutSeconds = clamp(600+int(d.Decision.WeightsGiB*20), 60, 3600)
-	s.StartupTimeoutSeconds = clamp(600+int(d.Decision.WeightsGiB*10), 60, 3600)
+	s.DownloadTimeoutSeconds, s.StartupTimeoutSeconds = sageMakerTimeouts(d.Decision.WeightsGiB)
 	if d.Instance.LocalNVMeGB == 0 {
 		s.VolumeSizeGiB = 30 + int(math.Ceil(d.Decision.WeightsGiB*1.2/10))*10
 	}
-	d.SageMaker = s
 	d.Cost.Notes = append(d.Cost.Notes, "SageMaker hosting (ml.*) prices are their own and are not in the sourced "+
 		"tables; instance types were ordered by the EC2 price of the same hardware")
 	return nil
+}
+
+// sageMakerTimeouts sizes the weights download (600 s + 20 s/GiB, about
+// 50 MB/s from S3) and the start-up health check (600 s + 10 s/GiB, loading
+// onto the GPUs and CUDA graphs), then scales both down to fit what the AWS
+// provider's wait leaves after provisioning, each at least SageMaker's 60 s.
+func sageMakerTimeouts(weightsGiB float64) (download, startup int) {
+	download = 600 + int(weightsGiB*20)
+	startup = 600 + int(weightsGiB*10)
+	if budget := providerWaitSeconds - provisionSeconds; download+startup > budget {
+		total := float64(download + startup)
+		download = int(float64(budget) * float64(download) / total)
+		startup = budget - download
+	}
+	return clamp(download, 60, 3600), clamp(startup, 60, 3600)
 }
 
 // lmiEnvironment configures the LMI container's vLLM engine with the sizing.
@@ -101,17 +182,15 @@ func lmiEnvironment(d *Deployment) map[string]string {
 		// The container is network-isolated; never try the Hugging Face Hub.
 		"HF_HUB_OFFLINE": "1",
 	}
-	if dec.PipelineParallel > 1 {
-		// UNCONFIRMED for LMI's vLLM rolling batch; the sizing asks for it
-		// only when the attention heads cannot be split over every GPU.
-		env["OPTION_PIPELINE_PARALLEL_DEGREE"] = strconv.Itoa(dec.PipelineParallel)
-	}
+	// No OPTION_PIPELINE_PARALLEL_DEGREE: LMI's vLLM rolling batch refuses
+	// it, and the sizing gave LMI tensor parallelism only.
 	return env
 }
 
-// customEnvironment configures an image that turns SM_VLLM_<FLAG> variables
-// into vLLM flags (the AWS vLLM DLC for SageMaker and vLLM's own SageMaker
-// image do): the same arguments the EC2 server gets.
+// customEnvironment configures the custom container (cmd/sagemaker-serve),
+// which turns SM_VLLM_<FLAG> variables into vLLM flags, as the AWS vLLM DLC
+// for SageMaker does: the same sizing the EC2 server gets. The guardrail's
+// policy location and digest are added where the policy is uploaded.
 func customEnvironment(d *Deployment) map[string]string {
 	dec := d.Decision
 	env := map[string]string{
@@ -124,6 +203,7 @@ func customEnvironment(d *Deployment) map[string]string {
 		"SM_VLLM_REASONING_PARSER":       "deepseek_r1",
 		"HF_HUB_OFFLINE":                 "1",
 		"VLLM_NO_USAGE_STATS":            "1",
+		"GUARDRAIL_ENABLED":              strconv.FormatBool(d.Config.Guardrail),
 	}
 	if dec.PipelineParallel > 1 {
 		env["SM_VLLM_PIPELINE_PARALLEL_SIZE"] = strconv.Itoa(dec.PipelineParallel)

@@ -3,9 +3,12 @@ package stacks
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sagemaker"
 )
 
@@ -14,6 +17,23 @@ import (
 // image comes from ECR and the weights from S3 through VPC endpoints.
 func deploySageMaker(ctx *pulumi.Context, d *Deployment) error {
 	c := d.Config
+	s := d.SageMaker
+	// Everything that can fail is asked before anything is registered: a
+	// missing policy is a config error, a failed lookup fails the preview.
+	image := s.Image
+	var policy map[string]string
+	if s.Container == ContainerCustom {
+		registry, err := imageRegistry(ctx, d)
+		if err != nil {
+			return err
+		}
+		image = inRegistry(registry, s.Image)
+		if c.Guardrail {
+			if policy, err = readPolicyDir(c.GuardrailPolicyDir); err != nil {
+				return err
+			}
+		}
+	}
 	// sagemaker.runtime lets clients inside the VPC invoke privately.
 	net, err := newNetwork(ctx, d, []string{"ecr.api", "ecr.dkr", "sagemaker.runtime", "logs"})
 	if err != nil {
@@ -23,12 +43,25 @@ func deploySageMaker(ctx *pulumi.Context, d *Deployment) error {
 	if err != nil {
 		return err
 	}
-	s := d.SageMaker
+	env := maps.Clone(s.Environment)
+	var deps []pulumi.Resource
+	if policy != nil {
+		files, err := guardrail.NewPolicyFiles(ctx, baseName+"-guardrail-policy", &guardrail.PolicyFilesArgs{
+			Bucket: store.BucketName, Prefix: d.WeightsPrefix + GuardrailPolicyDirName + "/",
+			Dir: c.GuardrailPolicyDir, Files: slices.Sorted(maps.Keys(policy)), KMSKeyARN: c.KMSKeyARN,
+		})
+		if err != nil {
+			return err
+		}
+		deps = append(deps, files)
+		maps.Copy(env, GuardrailEnvironment(policy))
+	}
 	ep, err := sagemaker.New(ctx, baseName+"-sagemaker", &sagemaker.Args{
 		Region:                       d.Region,
 		InstanceType:                 d.Decision.InstanceType,
-		Image:                        s.Image,
-		Environment:                  s.Environment,
+		Image:                        image,
+		Environment:                  env,
+		DependsOn:                    deps,
 		WeightsBucket:                store.BucketName,
 		WeightsPrefix:                d.WeightsPrefix,
 		VpcID:                        net.VpcID,
@@ -49,13 +82,27 @@ func deploySageMaker(ctx *pulumi.Context, d *Deployment) error {
 	exportWeights(ctx, d, store)
 	ctx.Export("endpointName", ep.EndpointName)
 	ctx.Export("endpointArn", ep.EndpointARN)
-	ctx.Export("container", pulumi.String(s.Container+": "+s.Image))
+	ctx.Export("container", pulumi.String(s.Container+": "+image))
 	body := ChatRequestBody(d.Model.Key)
 	ctx.Export("requestBody", pulumi.String(body))
 	ctx.Export("invokeCommand", ep.EndpointName.ApplyT(func(name string) string {
 		return InvokeEndpointCommand(d.Region.Name, name, body)
 	}).(pulumi.StringOutput))
 	return nil
+}
+
+// GuardrailEnvironment tells the custom container where SageMaker put the
+// guardrail policy (the weights prefix is copied to /opt/ml/model) and what
+// it must hash to: the container refuses to start on a policy that is not
+// the one planned, and a changed policy file changes the model's
+// environment, so SageMaker rolls the endpoint onto it.
+func GuardrailEnvironment(files map[string]string) map[string]string {
+	return map[string]string{
+		"GUARDRAIL_ENABLED":           "true",
+		"GUARDRAIL_POLICY":            "/opt/ml/model/" + GuardrailPolicyDirName + "/" + guardrail.PolicyFile,
+		"GUARDRAIL_POLICY_SHA256":     guardrail.FileSHA256(files[guardrail.PolicyFile]),
+		"GUARDRAIL_POLICY_DIR_SHA256": guardrail.DirSHA256(files),
+	}
 }
 
 // ChatRequestBody is an OpenAI-style chat request, which both the LMI

@@ -103,11 +103,12 @@ func TestGuardrailOnEKS(t *testing.T) {
 }
 
 func TestGuardrailConfigErrors(t *testing.T) {
-	err := configErr(t, sagemakerCfg("cn-northwest-1", "guardrail", "true"))
-	assert.Contains(t, err.Error(), `deepseek-r1-cn:guardrail = "true"`)
-	assert.Contains(t, err.Error(), "SageMaker runtime API")
-
 	inProject(t)
-	err = configErr(t, eksCfg("cn-northwest-1", "guardrail", "true", "guardrailPolicyDir", "no/such/dir"))
-	assert.Contains(t, err.Error(), `deepseek-r1-cn:guardrailPolicyDir = "no/such/dir"`)
+	for _, values := range []map[string]string{
+		eksCfg("cn-northwest-1", "guardrail", "true", "guardrailPolicyDir", "no/such/dir"),
+		sagemakerCfg("cn-northwest-1", "guardrail", "true", "guardrailPolicyDir", "no/such/dir"),
+	} {
+		err := configErr(t, values)
+		assert.Contains(t, err.Error(), `deepseek-r1-cn:guardrailPolicyDir = "no/such/dir"`)
+	}
 }

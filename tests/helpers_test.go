@@ -250,3 +250,14 @@ func assertNoOpenIngress(t *testing.T, p *plan.Plan) {
 func runWith(values map[string]string, aws *plan.Catalog) (*plan.Plan, error) {
 	return plan.RunConfigWith(&plan.StackConfig{Project: "deepseek-r1-cn", Stack: "test", Values: values}, aws)
 }
+
+// planStack plans a shipped stack as `pulumi up` runs the program: in the
+// project directory, where the config's relative paths (the guardrail
+// policy) point. The test's working directory is the project's until it ends.
+func planStack(t *testing.T, stack string) *plan.Plan {
+	t.Helper()
+	inProject(t)
+	p, err := plan.Run(".", stack)
+	require.NoError(t, err)
+	return p
+}

@@ -1,6 +1,10 @@
 package tests
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,6 +17,9 @@ func sagemakerCfg(region string, kv ...string) map[string]string {
 		"instanceType", "ml.g5.12xlarge", "natGateway", "false"}
 	return cfg(append(base, kv...)...)
 }
+
+// lmi selects AWS's LMI container instead of the default custom one.
+var lmi = []string{"sagemakerContainer", "lmi"}
 
 func TestSageMakerPerPartition(t *testing.T) {
 	cases := []struct {
@@ -31,7 +38,7 @@ func TestSageMakerPerPartition(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.region, func(t *testing.T) {
-			p := mustPlan(t, sagemakerCfg(c.region))
+			p := mustPlan(t, sagemakerCfg(c.region, lmi...))
 			assert.Equal(t, "sagemaker", p.Target)
 			assertPartitionClean(t, p, c.arnPrefix, c.mustNotLeak)
 			assertNoAdminWildcards(t, p)
@@ -64,7 +71,7 @@ func TestSageMakerPerPartition(t *testing.T) {
 }
 
 func TestSageMakerModelMatchesSizing(t *testing.T) {
-	p := mustPlan(t, sagemakerCfg("cn-northwest-1"))
+	p := mustPlan(t, sagemakerCfg("cn-northwest-1", lmi...))
 	model := one(t, p, "aws:sagemaker/model:Model")
 	assert.Equal(t, true, model.Inputs["enableNetworkIsolation"])
 	pc := model.Inputs["primaryContainer"].(map[string]any)
@@ -96,9 +103,10 @@ func TestSageMakerModelMatchesSizing(t *testing.T) {
 	assert.EqualValues(t, 1, v["initialInstanceCount"])
 	assert.NotContains(t, v, "volumeSizeInGb", "g5 has local NVMe: SageMaker takes no volume size")
 	assert.NotContains(t, cfgRes.Inputs, "kmsKeyArn")
-	// 61.09 GiB of weights: 600 s + 20 s/GiB to download, 600 s + 10 s/GiB to start (whole seconds).
-	assert.EqualValues(t, 1821, v["modelDataDownloadTimeoutInSeconds"])
-	assert.EqualValues(t, 1210, v["containerStartupHealthCheckTimeoutInSeconds"])
+	// 61.09 GiB of weights: 600 s + 20 s/GiB to download (1821), 600 s + 10 s/GiB to start (1210),
+	// scaled down to the 3000 s the provider's 60-minute wait leaves after 10 minutes of provisioning.
+	assert.EqualValues(t, 1802, v["modelDataDownloadTimeoutInSeconds"])
+	assert.EqualValues(t, 1198, v["containerStartupHealthCheckTimeoutInSeconds"])
 
 	t.Run("no NAT: image and weights come through endpoints", func(t *testing.T) {
 		assert.Empty(t, byType(p, "aws:ec2/natGateway:NatGateway"))
@@ -173,7 +181,7 @@ func TestSageMakerVolumeOnlyWithoutLocalStorage(t *testing.T) {
 	assert.EqualValues(t, 40, v["volumeSizeInGb"], "p3 is EBS-only: the ML volume is sized")
 	assert.Equal(t, kms, cfgRes.Inputs["kmsKeyArn"])
 	env := one(t, p, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)["environment"].(map[string]any)
-	assert.Equal(t, "fp16", env["OPTION_DTYPE"], "V100 has no bf16")
+	assert.Equal(t, "float16", env["SM_VLLM_DTYPE"], "V100 has no bf16")
 	exec := parsePolicy(t, one(t, p, "aws:iam/rolePolicy:RolePolicy").Inputs["policy"])
 	assert.Equal(t, []string{kms}, statement(t, exec, "UseDataKey").Resource)
 }
@@ -206,10 +214,24 @@ func TestSageMakerConfigErrors(t *testing.T) {
 			[]string{`deepseek-r1-cn:weightsSource = "modelscope"`, "S3"}},
 		{"max below min", sagemakerCfg("cn-northwest-1", "sagemakerMinInstances", "3", "sagemakerMaxInstances", "2"),
 			[]string{`deepseek-r1-cn:sagemakerMaxInstances = "2"`, "sagemakerMinInstances (3)"}},
-		{"LMI tag", sagemakerCfg("cn-northwest-1", "lmiImageTag", "latest"),
+		{"LMI tag", sagemakerCfg("cn-northwest-1", "sagemakerContainer", "lmi", "lmiImageTag", "latest"),
 			[]string{`deepseek-r1-cn:lmiImageTag = "latest"`, "0.33.0-lmi15.0.0-cu128"}},
-		{"LMI without the reasoning parser", sagemakerCfg("cn-northwest-1", "lmiImageTag", "0.31.0-lmi13.0.0-cu124"),
+		{"LMI without the reasoning parser", sagemakerCfg("cn-northwest-1", "sagemakerContainer", "lmi", "lmiImageTag", "0.31.0-lmi13.0.0-cu124"),
 			[]string{`deepseek-r1-cn:lmiImageTag = "0.31.0-lmi13.0.0-cu124"`, "LMI 13", "reasoning parser"}},
+		{"LMI 14 has vLLM 0.7.1, not certain to parse reasoning", sagemakerCfg("cn-northwest-1", "sagemakerContainer", "lmi",
+			"lmiImageTag", "0.32.0-lmi14.0.0-cu126"), []string{`deepseek-r1-cn:lmiImageTag = "0.32.0-lmi14.0.0-cu126"`, "LMI 15 or later"}},
+		{"unknown container", sagemakerCfg("cn-northwest-1", "sagemakerContainer", "tgi"),
+			[]string{`deepseek-r1-cn:sagemakerContainer = "tgi"`, "custom", "lmi"}},
+		{"guardrail in LMI", sagemakerCfg("cn-northwest-1", "sagemakerContainer", "lmi", "guardrail", "true"),
+			[]string{`deepseek-r1-cn:guardrail = "true"`, "sagemakerContainer to custom"}},
+		{"own image with LMI", sagemakerCfg("cn-northwest-1", "sagemakerContainer", "lmi", "sagemakerImage",
+			"123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/x:1"), []string{"deepseek-r1-cn:sagemakerImage", "lmiImageTag"}},
+		{"moving tag", sagemakerCfg("cn-northwest-1", "sagemakerImage", "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/x:latest"),
+			[]string{"deepseek-r1-cn:sagemakerImage", "not :latest"}},
+		{"LMI cannot pipeline the 7B over 8 GPUs", sagemakerCfg("cn-northwest-1", "sagemakerContainer", "lmi",
+			"model", "deepseek-r1-distill-qwen-7b", "instanceType", "ml.g5.48xlarge"),
+			[]string{`deepseek-r1-cn:instanceType = "ml.g5.48xlarge"`, "4 of the 8 GPUs", "no pipeline parallelism",
+				"the cheapest instance type offered in cn-northwest-1 that fits is ml.g5.xlarge"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -218,5 +240,93 @@ func TestSageMakerConfigErrors(t *testing.T) {
 				assert.Contains(t, err.Error(), w)
 			}
 		})
+	}
+}
+
+// TestSageMakerCustomContainer is the default: the project's image in the
+// account's registry, configured for the sizing, and the same guardrail
+// policy as the gateway delivered beside the weights with its digest.
+func TestSageMakerCustomContainer(t *testing.T) {
+	cases := []struct{ region, arnPrefix, registry string }{
+		{"cn-northwest-1", "arn:aws-cn:", "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn"},
+		{"us-east-1", "arn:aws:", "123456789012.dkr.ecr.us-east-1.amazonaws.com"},
+	}
+	inProject(t)
+	policyYAML, err := os.ReadFile(filepath.Join(policyDir, "policy.yaml"))
+	require.NoError(t, err)
+	for _, c := range cases {
+		t.Run(c.region, func(t *testing.T) {
+			p := mustPlan(t, sagemakerCfg(c.region, "guardrail", "true"))
+			pc := one(t, p, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)
+			assert.Equal(t, c.registry+"/deepseek-r1-cn/sagemaker-vllm:v0.11.0", pc["image"])
+			env := pc["environment"].(map[string]any)
+			assert.Equal(t, "4", env["SM_VLLM_TENSOR_PARALLEL_SIZE"])
+			assert.Equal(t, "43008", env["SM_VLLM_MAX_MODEL_LEN"])
+			assert.Equal(t, "true", env["GUARDRAIL_ENABLED"])
+			assert.Equal(t, "/opt/ml/model/.guardrail/policy.yaml", env["GUARDRAIL_POLICY"])
+			sum := sha256.Sum256(policyYAML)
+			assert.Equal(t, hex.EncodeToString(sum[:]), env["GUARDRAIL_POLICY_SHA256"])
+			assert.Len(t, env["GUARDRAIL_POLICY_DIR_SHA256"], 64)
+
+			// The policy files go under the weights prefix, which SageMaker copies to /opt/ml/model.
+			prefix := "models/deepseek-ai/DeepSeek-R1-Distill-Qwen-32B/.guardrail/"
+			keys := map[string]bool{}
+			for _, o := range byType(p, "aws:s3/bucketObjectv2:BucketObjectv2") {
+				keys[o.Inputs["key"].(string)] = true
+				assert.Equal(t, "dsr1-weights-offline", o.Inputs["bucket"])
+			}
+			assert.True(t, keys[prefix+"policy.yaml"], "%v", keys)
+			assert.Greater(t, len(keys), 1, "the word lists travel with the policy")
+
+			exec := parsePolicy(t, one(t, p, "aws:iam/rolePolicy:RolePolicy").Inputs["policy"])
+			assert.Equal(t, []string{c.arnPrefix + "ecr:" + c.region + ":123456789012:repository/deepseek-r1-cn/sagemaker-vllm"},
+				statement(t, exec, "PullImage").Resource)
+			assert.Contains(t, statement(t, exec, "DescribeNetwork").Action, "ec2:DescribeVpcEndpoints",
+				"the VPC hosting guide's list (host-vpc.md)")
+			assert.Equal(t, []string{c.arnPrefix + "s3:::dsr1-weights-offline/models/deepseek-ai/DeepSeek-R1-Distill-Qwen-32B/*"},
+				statement(t, exec, "ReadWeights").Resource, "the policy is read with the weights, nothing more")
+		})
+	}
+	t.Run("without the guardrail", func(t *testing.T) {
+		p := mustPlan(t, sagemakerCfg("cn-northwest-1"))
+		env := one(t, p, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)["environment"].(map[string]any)
+		assert.Equal(t, "false", env["GUARDRAIL_ENABLED"])
+		assert.NotContains(t, env, "GUARDRAIL_POLICY")
+		assert.Empty(t, byType(p, "aws:s3/bucketObjectv2:BucketObjectv2"))
+	})
+}
+
+// TestSageMakerParallelismPerContainer: LMI gets tensor parallelism only;
+// the custom container serves with vLLM's own pipeline parallelism.
+func TestSageMakerParallelismPerContainer(t *testing.T) {
+	seven := []string{"model", "deepseek-r1-distill-qwen-7b"}
+	for _, model := range []string{"deepseek-r1-distill-qwen-1.5b", "deepseek-r1-distill-qwen-7b", "deepseek-r1-distill-qwen-14b",
+		"deepseek-r1-distill-qwen-32b", "deepseek-r1-distill-llama-70b"} {
+		p := mustPlan(t, cfg("aws:region", "cn-northwest-1", "target", "sagemaker", "natGateway", "false",
+			"model", model, "sagemakerContainer", "lmi"))
+		assert.Equal(t, 1, p.Sizing.PipelineParallelSize, model)
+		assert.Equal(t, p.Sizing.GPUs, p.Sizing.TensorParallelSize, "%s: every GPU in use", model)
+		for _, s := range allStrings(p) {
+			assert.NotContains(t, s, "PIPELINE_PARALLEL")
+		}
+		env := one(t, p, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)["environment"].(map[string]any)
+		assert.NotContains(t, env, "OPTION_PIPELINE_PARALLEL_DEGREE")
+	}
+	p := mustPlan(t, sagemakerCfg("cn-northwest-1", append(seven, "instanceType", "ml.g5.48xlarge")...))
+	env := one(t, p, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)["environment"].(map[string]any)
+	assert.Equal(t, "4", env["SM_VLLM_TENSOR_PARALLEL_SIZE"])
+	assert.Equal(t, "2", env["SM_VLLM_PIPELINE_PARALLEL_SIZE"])
+}
+
+// TestSageMakerTimeoutsInsideProviderWait keeps SageMaker's own timeouts
+// inside the AWS provider's 60-minute wait for InService, less provisioning.
+func TestSageMakerTimeoutsInsideProviderWait(t *testing.T) {
+	for _, model := range []string{"deepseek-r1-distill-qwen-1.5b", "deepseek-r1-distill-qwen-32b", "deepseek-r1-distill-llama-70b"} {
+		p := mustPlan(t, cfg("aws:region", "cn-north-1", "target", "sagemaker", "natGateway", "false", "model", model))
+		v := one(t, p, "aws:sagemaker/endpointConfiguration:EndpointConfiguration").Inputs["productionVariants"].([]any)[0].(map[string]any)
+		dl, st := v["modelDataDownloadTimeoutInSeconds"].(float64), v["containerStartupHealthCheckTimeoutInSeconds"].(float64)
+		assert.LessOrEqual(t, dl+st, 3000.0, model)
+		assert.GreaterOrEqual(t, dl, 600.0, model)
+		assert.GreaterOrEqual(t, st, 600.0, model)
 	}
 }

@@ -61,6 +61,10 @@ type Args struct {
 	MinInstances                 int
 	MaxInstances                 int
 	TargetInvocationsPerInstance int
+
+	// DependsOn is what the model needs in S3 besides the weights (the
+	// guardrail policy beside them), so that SageMaker copies it.
+	DependsOn []pulumi.Resource
 }
 
 // Endpoint is the component.
@@ -168,7 +172,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Subnets:          args.SubnetIDs,
 			SecurityGroupIds: pulumi.StringArray{sg.ID()},
 		},
-	}, parent, pulumi.DependsOn([]pulumi.Resource{rolePolicy}))
+	}, parent, pulumi.DependsOn(append([]pulumi.Resource{rolePolicy}, args.DependsOn...)))
 	if err != nil {
 		return nil, fmt.Errorf("sagemaker endpoint %s: model: %w", name, err)
 	}
@@ -275,8 +279,11 @@ func ExecutionPolicy(args *Args, bucket string, subnets []string, securityGroup 
 		eniResources = append(eniResources, r.ARN("ec2", r.Name, "*", "subnet/"+s))
 	}
 	st = append(st, logs, metrics,
-		iamdoc.Allow("DescribeNetwork", []string{"ec2:DescribeVpcs", "ec2:DescribeSubnets",
-			"ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces", "ec2:DescribeDhcpOptions"}, []string{"*"}),
+		// The VPC-hosting guide's list (awsdocs amazon-sagemaker-developer-guide
+		// host-vpc.md), DescribeVpcEndpoints included.
+		iamdoc.Allow("DescribeNetwork", []string{"ec2:DescribeVpcEndpoints", "ec2:DescribeDhcpOptions",
+			"ec2:DescribeVpcs", "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups", "ec2:DescribeNetworkInterfaces"},
+			[]string{"*"}),
 		iamdoc.Allow("EndpointInterfaces", []string{"ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission",
 			"ec2:DeleteNetworkInterface", "ec2:DeleteNetworkInterfacePermission"}, eniResources),
 	)
