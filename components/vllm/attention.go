@@ -17,13 +17,15 @@ import (
 // SM 8.0+ and, "FlexAttention is the default for older GPUs", FlexAttention
 // otherwise, unless VLLM_ATTENTION_BACKEND names a backend (vllm/envs.py,
 // read by vllm/attention/selector.py). FlexAttention is much slower on V100
-// and 2080 Ti (vLLM issue #25528): its decode is one monolithic Triton kernel
-// without split-KV. The Triton backend (TRITON_ATTN, PR #14071, tested on a
-// T4) has a split-KV decode, and later vLLM releases rank it above
-// FlexAttention on every CUDA GPU (cuda.py _get_backend_priorities:
-// FLASH_ATTN, FLASHINFER, TRITON_ATTN, FLEX_ATTENTION). FlashInfer is not
-// chosen: vLLM installs it as a JIT package, which fails on SM 7.5 in
-// reports, and has no V100 kernels. How much faster TRITON_ATTN is than
+// and 2080 Ti (vLLM issue #25528); a published profile (on an A10G) shows its
+// decode as one monolithic Triton kernel without split-KV, against
+// FlashAttention's split-KV kernel. The Triton backend (TRITON_ATTN, PR
+// #14071, tested on a T4) is vLLM's own unified attention kernel, and later
+// vLLM releases rank it above FlexAttention on every CUDA GPU (cuda.py
+// _get_backend_priorities: FLASH_ATTN, FLASHINFER, TRITON_ATTN,
+// FLEX_ATTENTION). FlashInfer is not chosen: a vLLM fork reports its paged
+// prefill failing on SM 7.5 (1CatAI/1Cat-vLLM issue #612), and whether it
+// has SM 7.0 kernels is UNCONFIRMED. How much faster TRITON_ATTN is than
 // FlexAttention on T4 and V100 is UNCONFIRMED here (no such GPU to measure
 // on), hence Server.AttentionBackend overrides it.
 //
