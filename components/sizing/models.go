@@ -93,12 +93,22 @@ type GPU struct {
 	// OpenKernelDriver says whether NVIDIA's open GPU kernel modules (the
 	// "OSS driver" Deep Learning AMIs) support the GPU: Turing and newer only.
 	OpenKernelDriver bool
+	// MemoryBandwidthGBps is the GPU memory bandwidth from the vendor's
+	// specification, which bounds how fast vLLM decodes (see throughput.go).
+	MemoryBandwidthGBps int
 }
 
+// Memory bandwidths: T4 320 GB/s (NVIDIA T4 datasheet, "320+ GB/s"); A10G
+// 600 GB/s, the same GDDR6 memory and bandwidth as the A10 (Baseten, "NVIDIA
+// A10 vs A10G for ML model inference"; NVIDIA A10 datasheet); V100 900 GB/s
+// for the SXM2 module of p3 instances (NVIDIA V100 datasheet).
 var (
-	gpuT4   = GPU{Name: "NVIDIA T4", MemoryMiB: 15360, BF16: false, ComputeCapability: "7.5", OpenKernelDriver: true}
-	gpuA10G = GPU{Name: "NVIDIA A10G", MemoryMiB: 23028, BF16: true, ComputeCapability: "8.6", OpenKernelDriver: true}
-	gpuV100 = GPU{Name: "NVIDIA V100", MemoryMiB: 16384, BF16: false, ComputeCapability: "7.0", OpenKernelDriver: false}
+	gpuT4 = GPU{Name: "NVIDIA T4", MemoryMiB: 15360, BF16: false, ComputeCapability: "7.5", OpenKernelDriver: true,
+		MemoryBandwidthGBps: 320}
+	gpuA10G = GPU{Name: "NVIDIA A10G", MemoryMiB: 23028, BF16: true, ComputeCapability: "8.6", OpenKernelDriver: true,
+		MemoryBandwidthGBps: 600}
+	gpuV100 = GPU{Name: "NVIDIA V100", MemoryMiB: 16384, BF16: false, ComputeCapability: "7.0", OpenKernelDriver: false,
+		MemoryBandwidthGBps: 900}
 )
 
 // InstanceType is the hardware of one GPU instance type.

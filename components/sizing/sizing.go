@@ -75,6 +75,9 @@ type Decision struct {
 	InstanceType string
 	GPU          string
 	GPUs         int
+	// ComputeCapability is the GPU's CUDA compute capability ("7.5"), which
+	// decides among other things which attention kernels vLLM can use.
+	ComputeCapability string
 	// DType is vLLM's --dtype: bfloat16 where the GPU has it, else float16.
 	DType string
 	// TensorParallel and PipelineParallel multiply to GPUs.
@@ -137,7 +140,7 @@ func Decide(m Model, t InstanceType, opts Options) (Decision, error) {
 		pp = m.Layers
 	}
 	d := Decision{
-		Model: m.Key, InstanceType: t.Name, GPU: t.GPU.Name, GPUs: t.GPUs,
+		Model: m.Key, InstanceType: t.Name, GPU: t.GPU.Name, GPUs: t.GPUs, ComputeCapability: t.GPU.ComputeCapability,
 		DType: "bfloat16", TensorParallel: tp, PipelineParallel: pp,
 		GPUMemoryUtilization: opts.GPUMemoryUtilization,
 		WeightsGiB:           m.WeightsBytes() / gib,

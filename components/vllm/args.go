@@ -94,6 +94,10 @@ type Server struct {
 	Port            int
 	Decision        sizing.Decision
 	Version         Version
+	// AttentionBackend overrides vLLM's attention backend
+	// (VLLM_ATTENTION_BACKEND): "" is the project's default for the GPU and
+	// version (DefaultAttentionBackend), "auto" leaves it to vLLM.
+	AttentionBackend string
 }
 
 // Args is the command line after "vllm serve". The API key is not among

@@ -2,9 +2,10 @@ package vllm
 
 import (
 	"bytes"
-	_ "embed"
+	"embed"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"text/template"
 )
@@ -14,7 +15,29 @@ import (
 const (
 	homeDir   = "/opt/deepseek-r1-cn"
 	modelLink = homeDir + "/model"
+	// stateDir holds the install's state file and done marker.
+	stateDir = "/var/lib/deepseek-r1-cn"
 )
+
+// InstallUnit is the systemd unit that installs vLLM's dependencies and
+// retries until it has; InstallStateFile shows its progress.
+const (
+	InstallUnit      = "deepseek-r1-cn-install.service"
+	InstallStateFile = stateDir + "/install.state"
+)
+
+// The install retries each step after RetryInitialSeconds, doubling the wait
+// up to RetryMaxSeconds. On a type with local NVMe, each start of vLLM waits
+// up to nvmeWaitTries x 5 s for the instance store to be mounted.
+const (
+	RetryInitialSeconds = 10
+	RetryMaxSeconds     = 300
+	nvmeWaitTries       = 60
+)
+
+// aptPackages are what pip mode needs from Ubuntu: the venv module, and the
+// Python headers and compiler Triton builds its C stub with (vLLM #27890).
+var aptPackages = []string{"python3-venv", "python3-dev", "build-essential"}
 
 // MaxUserDataBytes is EC2's limit on user data before base64 encoding.
 const MaxUserDataBytes = 16 * 1024
@@ -38,6 +61,12 @@ type Install struct {
 	// Image is a vLLM OpenAI server image in the region's ECR; when set, the
 	// instance runs it with Docker instead of installing vLLM with pip.
 	Image string
+	// AptMirror, when set, is the Ubuntu archive (http://.../ubuntu/) the
+	// install takes its packages from instead of the AMI's sources. Where the
+	// AMI's sources point in the China regions is UNCONFIRMED: cloud-init
+	// tries <region>.ec2.archive.ubuntu.com and falls back to
+	// archive.ubuntu.com (cloud-init config/cloud.cfg.tmpl package_mirrors).
+	AptMirror string
 }
 
 // Guardrail runs the guardrail gateway (cmd/guardrail) in front of vLLM:
@@ -66,15 +95,23 @@ type Boot struct {
 	APIKeySecretARN string
 	// Guardrail, when set, puts the guardrail gateway in front of vLLM.
 	Guardrail *Guardrail
+	// LocalNVMeGB is the instance type's NVMe instance store
+	// (sizing.InstanceType.LocalNVMeGB); 0 for EBS-only types. When it is
+	// not 0, vLLM starts only once the store is mounted and the weights are
+	// on it, never on the root volume. A launch template per instance type
+	// renders its own.
+	LocalNVMeGB int
 }
 
-//go:embed boot.sh.tmpl
-var bootTemplate string
+//go:embed *.tmpl
+var templates embed.FS
 
 var bootTmpl = template.Must(template.New("boot").Funcs(template.FuncMap{
 	"q":    ShellQuote,
 	"args": func(a []string) string { return ShellJoin(a) },
-}).Parse(bootTemplate))
+	// unit escapes free text for a unit file, where % starts a specifier.
+	"unit": func(s string) string { return strings.ReplaceAll(s, "%", "%%") },
+}).ParseFS(templates, "*.tmpl"))
 
 // Validate checks what the template relies on.
 func (b Boot) Validate() error {
@@ -94,6 +131,18 @@ func (b Boot) Validate() error {
 	if b.APIKeySecretARN == "" {
 		errs = append(errs, errors.New("the API key secret ARN is empty"))
 	}
+	if m := b.Install.AptMirror; m != "" {
+		u, err := url.Parse(m)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(m, " \t\n'\"$`\\") {
+			errs = append(errs, fmt.Errorf("apt mirror %q is not an http(s) URL such as http://mirrors.aliyun.com/ubuntu/", m))
+		}
+	}
+	if b.LocalNVMeGB < 0 {
+		errs = append(errs, fmt.Errorf("local NVMe of %d GB is negative", b.LocalNVMeGB))
+	}
+	if err := CheckAttentionBackend(b.Server.AttentionBackend); err != nil {
+		errs = append(errs, err)
+	}
 	if g := b.Guardrail; g != nil {
 		if !strings.HasPrefix(g.BinaryS3URI, "s3://") || !strings.HasPrefix(g.PolicyS3URI, "s3://") {
 			errs = append(errs, errors.New("the guardrail binary and policy must be s3:// URIs"))
@@ -108,11 +157,13 @@ func (b Boot) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Render produces the cloud-init user data: a bash script that prepares the
-// instance once and installs a systemd service that runs vLLM, restarting it
-// on failure. Each start of the service re-syncs the weights (instance store
-// is empty after a stop) and re-reads the API key (so a rotated key takes
-// effect on restart).
+// Render produces the cloud-init user data: a bash script that only writes
+// files and starts systemd units, so that nothing in it fails for a network
+// reason. A oneshot unit (InstallUnit) installs vLLM's dependencies,
+// retrying each step with capped exponential backoff, at every boot until it
+// has; vllm.service waits for it and restarts on any failure. Each start of
+// vLLM re-syncs the weights exactly (the instance store is empty after a
+// stop) and re-reads the API key (so a rotated key takes effect on restart).
 func (b Boot) Render() (string, error) {
 	if err := b.Validate(); err != nil {
 		return "", fmt.Errorf("boot script: %w", err)
@@ -124,27 +175,59 @@ func (b Boot) Render() (string, error) {
 	}
 	data := struct {
 		Boot
-		HomeDir, ModelLink string
-		ServeArgs          []string
-		PipPackages        []string
-		Registry           string
-	}{Boot: b, HomeDir: homeDir, ModelLink: modelLink, ServeArgs: s.Args()}
+		HomeDir, ModelLink, StateDir, InstallUnit string
+		ServeArgs                                 []string
+		PipPackages, AptPackages                  []string
+		Registry, InstallKey                      string
+		Env                                       []EnvVar
+		RetryInitialSeconds, RetryMaxSeconds      int
+		NVMeWaitTries                             int
+	}{
+		Boot: b, HomeDir: homeDir, ModelLink: modelLink, StateDir: stateDir, InstallUnit: InstallUnit,
+		ServeArgs: s.Args(), Env: s.Env(),
+		RetryInitialSeconds: RetryInitialSeconds, RetryMaxSeconds: RetryMaxSeconds, NVMeWaitTries: nvmeWaitTries,
+	}
 	if b.Install.Image == "" {
 		data.PipPackages = append(data.PipPackages, "vllm=="+b.Server.Version.String())
+		data.AptPackages = aptPackages
 	} else {
 		data.Registry, _, _ = strings.Cut(b.Install.Image, "/")
 	}
 	if b.Weights.ModelScopeID != "" {
 		data.PipPackages = append(data.PipPackages, "modelscope")
+		if data.AptPackages == nil {
+			data.AptPackages = []string{"python3-venv"}
+		}
 	}
+	data.InstallKey = installKey(data.PipPackages, b.Install.PipIndexURL, data.AptPackages, b.Install.AptMirror, b.Install.Image)
 	var buf bytes.Buffer
-	if err := bootTmpl.Execute(&buf, data); err != nil {
+	if err := bootTmpl.ExecuteTemplate(&buf, "boot.sh.tmpl", data); err != nil {
 		return "", fmt.Errorf("boot script: %w", err)
 	}
 	if buf.Len() > MaxUserDataBytes {
 		return "", fmt.Errorf("boot script is %d bytes, over EC2's %d-byte user data limit", buf.Len(), MaxUserDataBytes)
 	}
 	return buf.String(), nil
+}
+
+// installKey names what the install puts on the instance; its done marker
+// holds it, so that a changed vLLM version, package index, mirror or image
+// installs again.
+func installKey(pip []string, index string, apt []string, mirror, image string) string {
+	var parts []string
+	if len(apt) > 0 {
+		parts = append(parts, "apt="+strings.Join(apt, ","))
+		if mirror != "" {
+			parts = append(parts, "mirror="+mirror)
+		}
+	}
+	if len(pip) > 0 {
+		parts = append(parts, "pip="+strings.Join(pip, ","), "index="+index)
+	}
+	if image != "" {
+		parts = append(parts, "image="+image)
+	}
+	return strings.Join(parts, " ")
 }
 
 // ShellQuote quotes s for a POSIX shell.

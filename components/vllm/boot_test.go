@@ -104,14 +104,19 @@ func TestRenderImage(t *testing.T) {
 		"-e VLLM_API_KEY ",
 		"-e HF_HUB_OFFLINE ",
 		`-v "$(readlink -f /opt/deepseek-r1-cn/model)":/model:ro`,
-		"Requires=docker.service\n",
+		"Wants=network-online.target " + InstallUnit + " docker.service\n",
+		"After=network-online.target multi-user.target " + InstallUnit + " docker.service\n",
+		"--network host",
+		"/usr/bin/docker rm -f vllm >/dev/null 2>&1 || true\n",
 		"Restart=always\n",
 	} {
 		assert.Contains(t, s, want)
 	}
 	for _, bad := range []string{
-		"vllm==", "pip install", "python3 -m venv", "/venv/bin/vllm",
+		"vllm==", "pip install", "python3 -m venv", "/venv/bin/vllm", "apt-get", "python3-dev",
 		"huggingface.co", "docker.io", "github.com", "pypi.org", "--api-key", "<no value>",
+		// A required docker that fails to start would leave vLLM dead: see units.tmpl.
+		"Requires=", "-p 8000:",
 	} {
 		assert.NotContains(t, s, bad)
 	}
@@ -216,6 +221,21 @@ func TestValidate(t *testing.T) {
 			"a pip index is needed"},
 		{"missing region", func(b *Boot) { b.Region = "" },
 			"region is empty"},
+		{"apt mirror", func(b *Boot) { b.Install.AptMirror = "http://mirrors.aliyun.com/ubuntu/" }, ""},
+		{"apt mirror over https", func(b *Boot) { b.Install.AptMirror = "https://mirrors.tuna.tsinghua.edu.cn/ubuntu/" }, ""},
+		{"apt mirror without scheme", func(b *Boot) { b.Install.AptMirror = "mirrors.aliyun.com/ubuntu/" },
+			"is not an http(s) URL"},
+		{"apt mirror with a space", func(b *Boot) { b.Install.AptMirror = "http://a/ubuntu/ jammy main" },
+			"is not an http(s) URL"},
+		{"apt mirror with a quote", func(b *Boot) { b.Install.AptMirror = "http://a/'$(id)'" },
+			"is not an http(s) URL"},
+		{"NVMe size", func(b *Boot) { b.LocalNVMeGB = 125 }, ""},
+		{"negative NVMe size", func(b *Boot) { b.LocalNVMeGB = -1 },
+			"local NVMe of -1 GB is negative"},
+		{"attention backend", func(b *Boot) { b.Server.AttentionBackend = "TRITON_ATTN" }, ""},
+		{"attention backend auto", func(b *Boot) { b.Server.AttentionBackend = AttentionAuto }, ""},
+		{"bad attention backend", func(b *Boot) { b.Server.AttentionBackend = "triton; reboot" },
+			"is not a vLLM backend name"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -251,7 +271,18 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 }
 
 func TestRenderSize(t *testing.T) {
-	for name, b := range map[string]Boot{"pip": pipBoot(), "image": imageBoot(), "modelscope": modelScopeBoot()} {
+	largest := imageGuardrailBoot()
+	largest.Weights = Weights{ModelScopeID: testMSID, ModelScopeRevision: "master"}
+	largest.LocalNVMeGB = 7600
+	largest.Install.AptMirror = "http://mirrors.tuna.tsinghua.edu.cn/ubuntu/"
+	largest.Server.AttentionBackend = "TRITON_ATTN_VLLM_V1"
+	pipAll := guardrailBoot()
+	pipAll.Weights = largest.Weights
+	pipAll.LocalNVMeGB, pipAll.Install.AptMirror = largest.LocalNVMeGB, largest.Install.AptMirror
+	for name, b := range map[string]Boot{
+		"pip": pipBoot(), "image": imageBoot(), "modelscope": modelScopeBoot(),
+		"everything, image": largest, "everything, pip": pipAll,
+	} {
 		t.Run(name, func(t *testing.T) {
 			s := mustRender(t, b)
 			assert.Less(t, len(s), MaxUserDataBytes)
@@ -354,10 +385,12 @@ func TestRenderedScriptsParse(t *testing.T) {
 	for name, b := range map[string]Boot{
 		"pip": pipBoot(), "image": imageBoot(), "modelscope": modelScopeBoot(),
 		"quoted name": quoted, "quoted name in image": quotedImage,
+		"NVMe": nvmeBoot(), "image with guardrail": imageGuardrailBoot(),
 	} {
 		t.Run(name, func(t *testing.T) {
 			s := mustRender(t, b)
 			bashSyntaxOK(t, bash, "boot script", s)
+			bashSyntaxOK(t, bash, "install script", heredoc(t, s, "INSTALL"))
 			bashSyntaxOK(t, bash, "prepare script", heredoc(t, s, "PREPARE"))
 			bashSyntaxOK(t, bash, "serve script", heredoc(t, s, "SERVE"))
 			bashSyntaxOK(t, bash, "settings", heredoc(t, s, "SETTINGS"))
