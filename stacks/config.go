@@ -7,6 +7,9 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 )
 
 // Namespace is the project's config namespace (the project name).
@@ -46,9 +49,11 @@ type Config struct {
 	WeightsPrefix      string
 	ModelScopeRevision string
 
-	VLLMVersion string
-	VLLMImage   string
-	PipIndexURL string
+	VLLMVersion          string
+	VLLMImage            string
+	PipIndexURL          string
+	AptMirror            string
+	VLLMAttentionBackend string
 
 	AMIID           string
 	AMISSMParameter string
@@ -61,6 +66,16 @@ type Config struct {
 
 	OfferedInstanceTypes []string
 	PricePerHour         float64
+	// ThroughputFactors override the expected decode throughput of a GPU
+	// (relative to an A10G) in the choice of instance type.
+	ThroughputFactors map[string]float64
+
+	// EC2 (target ec2): the Auto Scaling group's fallback instance types and
+	// its health check grace period.
+	FallbackInstanceTypes    []string
+	MaxFallbackInstanceTypes int
+	HealthCheckGracePeriod   int
+	LoadBalancerIdleTimeout  int
 
 	SageMakerContainer              string
 	SageMakerImage                  string
@@ -211,6 +226,22 @@ func (r *reader) stringMap(k string) map[string]string {
 	return out
 }
 
+func (r *reader) floatMap(k string) map[string]float64 {
+	v, ok := r.src.GetConfig(key(k))
+	if !ok || strings.TrimSpace(v) == "" {
+		return nil
+	}
+	var out map[string]float64
+	if err := json.Unmarshal([]byte(v), &out); err != nil {
+		r.fail(k, v, "must be a map of names to numbers, for example {\"NVIDIA T4\": 0.4}")
+		return nil
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
 // Load reads and checks the stack config. Cross-key rules that need the
 // model catalog, sizing or the region live in Resolve.
 func Load(src configSource) (*Config, error) {
@@ -249,6 +280,8 @@ func Load(src configSource) (*Config, error) {
 	c.VLLMVersion = r.string("vllmVersion", "0.11.0")
 	c.VLLMImage = r.string("vllmImage", "")
 	c.PipIndexURL = r.string("pipIndexUrl", "")
+	c.AptMirror = r.string("aptMirror", "")
+	c.VLLMAttentionBackend = r.string("vllmAttentionBackend", "")
 
 	c.AMIID = r.string("amiId", "")
 	c.AMISSMParameter = r.string("amiSsmParameter", "")
@@ -266,6 +299,12 @@ func Load(src configSource) (*Config, error) {
 
 	c.OfferedInstanceTypes = r.strings("offeredInstanceTypes")
 	c.PricePerHour = r.float("pricePerHour", 0, 0, 1e6)
+	c.ThroughputFactors = r.floatMap("throughputFactors")
+
+	c.FallbackInstanceTypes = r.strings("fallbackInstanceTypes")
+	c.MaxFallbackInstanceTypes = r.int("maxFallbackInstanceTypes", 2, 0, 4)
+	c.HealthCheckGracePeriod = r.int("healthCheckGracePeriod", 0, 600, 14400)
+	c.LoadBalancerIdleTimeout = r.int("loadBalancerIdleTimeout", 3600, 0, 6000)
 
 	c.SageMakerContainer = r.string("sagemakerContainer", "custom")
 	c.SageMakerImage = r.string("sagemakerImage", "")
@@ -385,6 +424,21 @@ func checkLocal(r *reader, c *Config) {
 	}
 	if c.SageMakerMaxInstances < c.SageMakerMinInstances {
 		r.fail("sagemakerMaxInstances", strconv.Itoa(c.SageMakerMaxInstances), "is below sagemakerMinInstances (%d)", c.SageMakerMinInstances)
+	}
+	if n := c.LoadBalancerIdleTimeout; n != 0 && n < 60 {
+		r.fail("loadBalancerIdleTimeout", strconv.Itoa(n), "must be 0 (AWS's 350 s) or between 60 and 6000 seconds")
+	}
+	if c.AptMirror != "" && !strings.HasPrefix(c.AptMirror, "http://") && !strings.HasPrefix(c.AptMirror, "https://") {
+		r.fail("aptMirror", c.AptMirror, "must be an http(s) URL of an Ubuntu archive, such as http://mirrors.aliyun.com/ubuntu/")
+	}
+	if err := vllm.CheckAttentionBackend(c.VLLMAttentionBackend); err != nil {
+		r.fail("vllmAttentionBackend", c.VLLMAttentionBackend, "%v", err)
+	}
+	if err := sizing.ThroughputFactors(c.ThroughputFactors).Validate(); err != nil {
+		r.fail("throughputFactors", fmt.Sprint(c.ThroughputFactors), "%v (GPU names: %s)", err, strings.Join(sizing.GPUNames(), ", "))
+	}
+	if len(c.FallbackInstanceTypes) > 0 && c.Target != "ec2" {
+		r.fail("fallbackInstanceTypes", strings.Join(c.FallbackInstanceTypes, ","), "applies to the ec2 target only")
 	}
 	if c.PipIndexURL != "" && !strings.HasPrefix(c.PipIndexURL, "https://") {
 		r.fail("pipIndexUrl", c.PipIndexURL, "must be an https:// URL, such as https://mirrors.aliyun.com/pypi/simple/")

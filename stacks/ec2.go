@@ -15,6 +15,7 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/ec2"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/network"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
@@ -66,6 +67,7 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 	}).(pulumi.StringArrayOutput)
 
 	host, port := "0.0.0.0", c.APIPort
+	health := "/health" // vLLM's, answered without the API key
 	var gw *vllm.Guardrail
 	var uploads []pulumi.Resource
 	if c.Guardrail {
@@ -78,65 +80,103 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 		}
 		uploads = append(uploads, artifacts)
 		host, port = "127.0.0.1", vllmBehindGuardrailPort
+		health = guardrailHealthPath
 		gw = &vllm.Guardrail{
 			Listen:   fmt.Sprintf("0.0.0.0:%d", c.APIPort),
 			Upstream: fmt.Sprintf("http://127.0.0.1:%d", vllmBehindGuardrailPort),
 		}
 	}
-	boot := vllm.Boot{
-		Region: d.Region.Name,
-		Server: vllm.Server{
-			ServedModelName: d.Model.Key,
-			Host:            host,
-			Port:            port,
-			Decision:        d.Decision,
-			Version:         d.EC2.VLLM,
-		},
-		Install: vllm.Install{PipIndexURL: d.EC2.PipIndexURL, Image: c.VLLMImage},
-	}
-	if c.WeightsSource == "modelscope" {
-		boot.Weights = vllm.Weights{ModelScopeID: d.Model.ModelScopeID, ModelScopeRevision: c.ModelScopeRevision}
+	var types []ec2.LaunchType
+	for _, dec := range ec2Decisions(d) {
+		it, _ := sizing.LookupInstanceType(dec.InstanceType)
+		boot := vllm.Boot{
+			Region: d.Region.Name,
+			Server: vllm.Server{
+				ServedModelName:  d.Model.Key,
+				Host:             host,
+				Port:             port,
+				Decision:         dec,
+				Version:          d.EC2.VLLM,
+				AttentionBackend: c.VLLMAttentionBackend,
+			},
+			Install:     vllm.Install{PipIndexURL: d.EC2.PipIndexURL, Image: c.VLLMImage, AptMirror: d.EC2.AptMirror},
+			LocalNVMeGB: it.LocalNVMeGB,
+		}
+		if c.WeightsSource == "modelscope" {
+			boot.Weights = vllm.Weights{ModelScopeID: d.Model.ModelScopeID, ModelScopeRevision: c.ModelScopeRevision}
+		}
+		types = append(types, ec2.LaunchType{InstanceType: dec.InstanceType, Boot: boot})
 	}
 	server, err := ec2.New(ctx, baseName+"-vllm", &ec2.Args{
-		Region:          d.Region,
-		InstanceType:    d.Decision.InstanceType,
-		AMIID:           ami,
-		KeepAMI:         c.AMIID == "",
-		VpcID:           net.VpcID,
-		SubnetID:        net.PrivateSubnetIDs.Index(pulumi.Int(0)),
-		AllowedCIDRs:    allowed,
-		APIPort:         c.APIPort,
-		RootVolumeGiB:   d.EC2.RootVolumeGiB,
-		KMSKeyARN:       c.KMSKeyARN,
-		Boot:            boot,
-		WeightsBucket:   bucket,
-		WeightsPrefix:   d.WeightsPrefix,
-		APIKeySecretARN: key.SecretARN,
-		Guardrail:       gw,
-		DependsOn:       uploads,
+		Region:                  d.Region,
+		Types:                   types,
+		AMIID:                   ami.id,
+		RootDeviceName:          ami.rootDevice,
+		KeepAMI:                 c.AMIID == "",
+		VpcID:                   net.VpcID,
+		SubnetIDs:               net.PrivateSubnetIDs,
+		VpcCIDR:                 net.VpcCIDR,
+		AllowedCIDRs:            allowed,
+		APIPort:                 c.APIPort,
+		HealthCheckPath:         health,
+		HealthCheckGraceSeconds: d.EC2.HealthCheckGraceSeconds,
+		IdleTimeoutSeconds:      c.LoadBalancerIdleTimeout,
+		RootVolumeGiB:           d.EC2.RootVolumeGiB,
+		KMSKeyARN:               c.KMSKeyARN,
+		WeightsBucket:           bucket,
+		WeightsPrefix:           d.WeightsPrefix,
+		APIKeySecretARN:         key.SecretARN,
+		Guardrail:               gw,
+		DependsOn:               uploads,
 	})
 	if err != nil {
 		return err
 	}
 
 	r := d.Region.Name
+	asg := server.AutoScalingGroupName
+	// The instance changes when the group replaces it: commands that need
+	// it ask the group for the one in service.
+	instanceID := pulumi.Sprintf("aws autoscaling describe-auto-scaling-groups --region %s --auto-scaling-group-names %s "+
+		"--query 'AutoScalingGroups[0].Instances[?LifecycleState==`InService`]|[0].InstanceId' --output text", r, asg)
+	instance := pulumi.Sprintf("$(%s)", instanceID)
 	if c.Guardrail {
-		ctx.Export("guardrailRestartCommand", pulumi.Sprintf("aws ssm send-command --region %s --instance-ids %s "+
-			"--document-name AWS-RunShellScript --parameters 'commands=[\"systemctl restart guardrail\"]'", r, server.InstanceID))
+		d.export(ctx, "guardrailRestartCommand", pulumi.Sprintf("aws ssm send-command --region %s "+
+			"--targets Key=tag:aws:autoscaling:groupName,Values=%s --document-name AWS-RunShellScript "+
+			"--parameters 'commands=[\"systemctl restart guardrail\"]'", r, asg))
 	}
-	ctx.Export("endpointUrl", server.EndpointURL)
-	ctx.Export("instanceId", server.InstanceID)
-	ctx.Export("apiKeySecretArn", key.SecretARN)
-	ctx.Export("apiKey", key.Value)
-	ctx.Export("apiKeyCommand", pulumi.Sprintf(
+	d.export(ctx, "endpointUrl", server.EndpointURL)
+	d.export(ctx, "loadBalancerDnsName", server.LoadBalancerDNSName)
+	d.export(ctx, "autoScalingGroupName", asg)
+	d.export(ctx, "instanceIdCommand", instanceID)
+	d.export(ctx, "apiKeySecretArn", key.SecretARN)
+	d.export(ctx, "apiKey", key.Value)
+	d.export(ctx, "apiKeyCommand", pulumi.Sprintf(
 		"aws secretsmanager get-secret-value --region %s --secret-id %s --query SecretString --output text", r, key.SecretARN))
-	ctx.Export("ssmShellCommand", pulumi.Sprintf("aws ssm start-session --region %s --target %s", r, server.InstanceID))
-	ctx.Export("ssmPortForwardCommand", pulumi.Sprintf(
+	d.export(ctx, "ssmShellCommand", pulumi.Sprintf("aws ssm start-session --region %s --target %s", r, instance))
+	// Forward to the instance's own port: through the load balancer the
+	// instance would be calling itself, which a load balancer that keeps
+	// client addresses does not route.
+	d.export(ctx, "ssmPortForwardCommand", pulumi.Sprintf(
 		"aws ssm start-session --region %s --target %s --document-name AWS-StartPortForwardingSession "+
-			"--parameters '{\"portNumber\":[\"%d\"],\"localPortNumber\":[\"%d\"]}'", r, server.InstanceID, c.APIPort, c.APIPort))
-	ctx.Export("curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
+			"--parameters '{\"portNumber\":[\"%d\"],\"localPortNumber\":[\"%d\"]}'", r, instance, c.APIPort, c.APIPort))
+	d.export(ctx, "curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
 	return nil
 }
+
+// ec2Decisions is the sizing of every instance type the group may launch,
+// in priority order.
+func ec2Decisions(d *Deployment) []sizing.Decision {
+	out := []sizing.Decision{d.Decision}
+	for _, f := range d.EC2.Fallbacks {
+		out = append(out, f.Decision)
+	}
+	return out
+}
+
+// guardrailHealthPath is the gateway's health check that also asks vLLM, so
+// that the load balancer sees the server as healthy only when both are.
+const guardrailHealthPath = "/healthz?upstream=1"
 
 // vllmBehindGuardrailPort is where vLLM listens, on loopback, when the
 // guardrail gateway takes the API port.
@@ -160,20 +200,39 @@ func checkGuardrailBuilt(ctx *pulumi.Context, c *Config) error {
 	return nil
 }
 
-// resolveAMI is the pinned AMI, or the one the AMI parameter names today.
-// It is asked before anything is registered, so that a region without the
-// Deep Learning AMI fails the preview with advice, not halfway through.
-func resolveAMI(ctx *pulumi.Context, d *Deployment) (string, error) {
-	if d.Config.AMIID != "" {
-		return d.Config.AMIID, nil
+// amiInfo is the AMI the server launches and its root device.
+type amiInfo struct{ id, rootDevice string }
+
+// resolveAMI is the pinned AMI, or the one the AMI parameter names today,
+// with its root device name (the launch templates resize that device; a
+// wrong name would add a second volume and leave the root at the AMI's
+// size). Both are asked before anything is registered, so that a region
+// without the Deep Learning AMI fails the preview with advice, not halfway
+// through.
+func resolveAMI(ctx *pulumi.Context, d *Deployment) (amiInfo, error) {
+	id := d.Config.AMIID
+	if id == "" {
+		param, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: d.EC2.AMIParameter})
+		if err != nil {
+			return amiInfo{}, fmt.Errorf("resolve the AMI from SSM parameter %s (where it is not published, set %s "+
+				"to an Ubuntu 22.04 AMI with the NVIDIA driver, or %s to another parameter): %w",
+				d.EC2.AMIParameter, key("amiId"), key("amiSsmParameter"), err)
+		}
+		id = param.Value
 	}
-	param, err := ssm.LookupParameter(ctx, &ssm.LookupParameterArgs{Name: d.EC2.AMIParameter})
+	img, err := awsec2.LookupAmi(ctx, &awsec2.LookupAmiArgs{
+		Filters:           []awsec2.GetAmiFilter{{Name: "image-id", Values: []string{id}}},
+		IncludeDeprecated: pulumi.BoolRef(true),
+		MostRecent:        pulumi.BoolRef(true),
+	})
 	if err != nil {
-		return "", fmt.Errorf("resolve the AMI from SSM parameter %s (where it is not published, set %s "+
-			"to an Ubuntu 22.04 AMI with the NVIDIA driver, or %s to another parameter): %w",
-			d.EC2.AMIParameter, key("amiId"), key("amiSsmParameter"), err)
+		return amiInfo{}, fmt.Errorf("look up AMI %s in %s (set %s to an AMI this account can launch there): %w",
+			id, d.Region.Name, key("amiId"), err)
 	}
-	return param.Value, nil
+	if img.RootDeviceName == "" {
+		return amiInfo{}, fmt.Errorf("AMI %s reports no root device name", id)
+	}
+	return amiInfo{id: id, rootDevice: img.RootDeviceName}, nil
 }
 
 // newNetwork creates the VPC, or adopts the configured one. The zones of a

@@ -54,16 +54,16 @@ func run(ctx *pulumi.Context, observe func(*Deployment)) error {
 
 // exportDecision exports what was decided, the same for every target.
 func exportDecision(ctx *pulumi.Context, d *Deployment) {
-	ctx.Export("target", pulumi.String(d.Config.Target))
-	ctx.Export("region", pulumi.String(d.Region.Name))
-	ctx.Export("partition", pulumi.String(d.Region.Partition))
-	ctx.Export("model", pulumi.String(d.Model.Key))
-	ctx.Export("instanceType", pulumi.String(d.Decision.InstanceType))
+	d.export(ctx, "target", pulumi.String(d.Config.Target))
+	d.export(ctx, "region", pulumi.String(d.Region.Name))
+	d.export(ctx, "partition", pulumi.String(d.Region.Partition))
+	d.export(ctx, "model", pulumi.String(d.Model.Key))
+	d.export(ctx, "instanceType", pulumi.String(d.Decision.InstanceType))
 	notes := pulumi.StringArray{}
 	for _, n := range d.Decision.Notes {
 		notes = append(notes, pulumi.String(n))
 	}
-	ctx.Export("sizing", pulumi.Map{
+	d.export(ctx, "sizing", pulumi.Map{
 		"gpu":                  pulumi.String(d.Decision.GPU),
 		"gpus":                 pulumi.Int(d.Decision.GPUs),
 		"dtype":                pulumi.String(d.Decision.DType),
@@ -81,7 +81,7 @@ func exportDecision(ctx *pulumi.Context, d *Deployment) {
 		cost["currency"] = pulumi.String(d.Cost.Currency)
 		cost["basis"] = pulumi.String(d.Cost.Basis)
 	}
-	ctx.Export("costEstimate", cost)
+	d.export(ctx, "costEstimate", cost)
 }
 
 // newWeightsStore is the bucket of the weights (and of the guardrail's
@@ -97,8 +97,8 @@ func newWeightsStore(ctx *pulumi.Context, d *Deployment, prefix string) (*weight
 
 // exportWeights exports where the weights go and how to put them there.
 func exportWeights(ctx *pulumi.Context, d *Deployment, store *weights.Store) {
-	ctx.Export("weightsUri", store.URI)
-	ctx.Export("stageWeightsCommands", store.URI.ApplyT(func(uri string) string {
+	d.export(ctx, "weightsUri", store.URI)
+	d.export(ctx, "stageWeightsCommands", store.URI.ApplyT(func(uri string) string {
 		return StageWeightsCommands(d, uri)
 	}).(pulumi.StringOutput))
 }

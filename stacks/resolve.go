@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 )
@@ -33,6 +35,19 @@ type Deployment struct {
 	EC2       *EC2Settings
 	SageMaker *SageMakerSettings
 	EKS       *EKSSettings
+
+	// Exports are the stack outputs the program exported, so that the
+	// offline plan can show them (the mock engine does not hand them back).
+	Exports map[string]pulumi.Input
+}
+
+// export is ctx.Export that also records the output on the Deployment.
+func (d *Deployment) export(ctx *pulumi.Context, name string, value pulumi.Input) {
+	if d.Exports == nil {
+		d.Exports = map[string]pulumi.Input{}
+	}
+	d.Exports[name] = value
+	ctx.Export(name, value)
 }
 
 // Cost is the on-demand estimate of the GPU instance.
@@ -104,15 +119,19 @@ func Resolve(c *Config) (*Deployment, error) {
 	if c.Target == "sagemaker" && c.SageMakerContainer == ContainerLMI {
 		opts.NoPipelineParallel, opts.Server = true, "the LMI container's vLLM rolling batch"
 	}
-	candidates := byPrice(reg, offered)
+	factors := sizing.ThroughputFactors(c.ThroughputFactors)
+	offers := offersOf(reg, byPrice(reg, offered))
+	ranked := sizing.RankByValue(d.Model, offers, opts, factors)
 	if c.InstanceType == "" {
-		dec, ok := sizing.FirstFit(d.Model, candidates, opts)
-		if !ok {
+		if len(ranked) == 0 {
 			return nil, &ConfigError{Key: key("model"), Value: c.Model, Msg: fmt.Sprintf(
 				"fits no GPU instance type offered in %s (%s) with minContextLength %d%s",
 				reg.Name, strings.Join(offered, ", "), opts.MinContextLength, maxLenHint(c))}
 		}
-		d.Decision = dec
+		d.Decision = ranked[0].Decision
+		if note := sizing.ValueNote(ranked); note != "" {
+			d.Decision.Notes = append(d.Decision.Notes, note)
+		}
 	} else {
 		t, err := sizing.LookupInstanceType(c.InstanceType)
 		if err != nil {
@@ -130,9 +149,9 @@ func Resolve(c *Config) (*Deployment, error) {
 			if errors.As(err, &fe) {
 				msg = "cannot serve " + c.Model + ": " + fe.Reason
 			}
-			if best, ok := sizing.FirstFit(d.Model, candidates, opts); ok {
-				msg += fmt.Sprintf("; the cheapest instance type offered in %s that fits is %s (%s)",
-					reg.Name, best.InstanceType, best.Summary())
+			if len(ranked) > 0 {
+				msg += fmt.Sprintf("; the best-value instance type offered in %s that fits is %s (%s)",
+					reg.Name, ranked[0].Decision.InstanceType, ranked[0].Decision.Summary())
 			} else {
 				msg += fmt.Sprintf("; no instance type offered in %s fits it", reg.Name)
 			}
@@ -149,7 +168,7 @@ func Resolve(c *Config) (*Deployment, error) {
 	d.Cost = estimate(reg, d.Decision.InstanceType, c.PricePerHour)
 	switch c.Target {
 	case "ec2":
-		err = resolveEC2(d)
+		err = resolveEC2(d, ranked, opts)
 	case "sagemaker":
 		err = resolveSageMaker(d)
 	case "eks":
@@ -213,6 +232,17 @@ func byPrice(reg region.Info, names []string) []sizing.InstanceType {
 		}
 		return out[i].GPUMemoryMiB() < out[j].GPUMemoryMiB()
 	})
+	return out
+}
+
+// offersOf prices the candidates for the value ranking; SageMaker ml.* types
+// by the EC2 price of the same hardware, as byPrice orders them.
+func offersOf(reg region.Info, types []sizing.InstanceType) []sizing.Offer {
+	out := make([]sizing.Offer, len(types))
+	for i, t := range types {
+		p, ok := reg.OnDemandPrice(strings.TrimPrefix(t.Name, "ml."))
+		out[i] = sizing.Offer{Type: t, PricePerHour: p.PerHour, Priced: ok}
+	}
 	return out
 }
 

@@ -3,6 +3,8 @@ package stacks
 import (
 	"fmt"
 	"math"
+	"slices"
+	"strings"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
@@ -17,6 +19,29 @@ type EC2Settings struct {
 	AMIParameter  string
 	RootVolumeGiB int
 	PipIndexURL   string
+	AptMirror     string
+	// Fallbacks are the instance types the Auto Scaling group launches, in
+	// order, when the decided one has no capacity in any of its zones: each
+	// sized on its own, with its own launch template and vLLM arguments.
+	Fallbacks []Fallback
+	// HealthCheckGraceSeconds is how long a new instance has to install,
+	// copy the weights and answer its health check before it is replaced.
+	HealthCheckGraceSeconds int
+}
+
+// Fallback is one fallback instance type: its sizing and its cost.
+type Fallback struct {
+	Decision sizing.Decision
+	Cost     Cost
+}
+
+// InstanceTypes is the decided type and the fallbacks, in launch priority.
+func (s *EC2Settings) InstanceTypes(d *Deployment) []string {
+	out := []string{d.Decision.InstanceType}
+	for _, f := range s.Fallbacks {
+		out = append(out, f.Decision.InstanceType)
+	}
+	return out
 }
 
 // defaultAMIParameter is the Deep Learning Base AMI with NVIDIA's open kernel
@@ -40,23 +65,27 @@ func checkEC2(c *Config, reg region.Info) []error {
 	return errs
 }
 
-// resolveEC2 decides the vLLM release, AMI, root volume and pip index.
-func resolveEC2(d *Deployment) error {
+// resolveEC2 decides the vLLM release, AMI, root volume, package sources,
+// fallback instance types and health check grace. ranked is every offered
+// type the model fits, best value first.
+func resolveEC2(d *Deployment, ranked []sizing.Ranked, opts sizing.Options) error {
 	c := d.Config
-	s := &EC2Settings{AMIParameter: c.AMISSMParameter, RootVolumeGiB: c.RootVolumeGiB, PipIndexURL: c.PipIndexURL}
+	s := &EC2Settings{AMIParameter: c.AMISSMParameter, RootVolumeGiB: c.RootVolumeGiB, PipIndexURL: c.PipIndexURL,
+		AptMirror: c.AptMirror}
 	d.EC2 = s
 	s.VLLM, _ = vllm.ParseVersion(c.VLLMVersion) // checkEC2 refused a version that does not parse
-	if err := s.VLLM.CheckGPU(d.Instance.GPU); err != nil {
-		return &ConfigError{Key: key("vllmVersion"), Value: c.VLLMVersion, Msg: fmt.Sprintf("on %s: %v", d.Instance.Name, err)}
+	if err := ec2Serves(d, d.Instance); err != nil {
+		return err
 	}
 	if c.AMIID == "" && s.AMIParameter == "" {
-		if !d.Instance.GPU.OpenKernelDriver {
-			return &ConfigError{Key: key("instanceType"), Value: d.Instance.Name, Msg: fmt.Sprintf(
-				"has %s GPUs, which NVIDIA's open kernel driver in the default Deep Learning AMI does not support: "+
-					"set deepseek-r1-cn:amiId (or amiSsmParameter) to an Ubuntu AMI with the proprietary NVIDIA driver, "+
-					"or use a g4dn/g5 instance type", d.Instance.GPU.Name)}
-		}
 		s.AMIParameter = defaultAMIParameter
+	}
+	if err := resolveFallbacks(d, ranked, opts); err != nil {
+		return err
+	}
+	addAttentionNote(d, &d.Decision)
+	for i := range s.Fallbacks {
+		addAttentionNote(d, &s.Fallbacks[i].Decision)
 	}
 	minRoot := MinRootVolumeGiB(d.Decision)
 	if s.RootVolumeGiB == 0 {
@@ -68,7 +97,114 @@ func resolveEC2(d *Deployment) error {
 	if s.PipIndexURL == "" {
 		s.PipIndexURL = d.Region.DefaultPipIndex()
 	}
+	if s.AptMirror == "" {
+		s.AptMirror = d.Region.DefaultAptMirror()
+	}
+	s.HealthCheckGraceSeconds = c.HealthCheckGracePeriod
+	if s.HealthCheckGraceSeconds == 0 {
+		s.HealthCheckGraceSeconds = HealthCheckGraceSeconds(d.Decision)
+	}
+	d.Cost.Notes = append(d.Cost.Notes, "the internal Network Load Balancer in front of the server is billed "+
+		"per hour and per LCU on top of this (no sourced China price: see the NLB price page for your region)")
 	return nil
+}
+
+// ec2Serves says whether the EC2 server can run on an instance type: the
+// vLLM release supports its GPU, and the default AMI's driver does.
+func ec2Serves(d *Deployment, t sizing.InstanceType) error {
+	c := d.Config
+	if err := d.EC2.VLLM.CheckGPU(t.GPU); err != nil {
+		return &ConfigError{Key: key("vllmVersion"), Value: c.VLLMVersion, Msg: fmt.Sprintf("on %s: %v", t.Name, err)}
+	}
+	if c.AMIID == "" && c.AMISSMParameter == "" && !t.GPU.OpenKernelDriver {
+		return &ConfigError{Key: key("instanceType"), Value: t.Name, Msg: fmt.Sprintf(
+			"has %s GPUs, which NVIDIA's open kernel driver in the default Deep Learning AMI does not support: "+
+				"set deepseek-r1-cn:amiId (or amiSsmParameter) to an Ubuntu AMI with the proprietary NVIDIA driver, "+
+				"or use a g4dn/g5 instance type", t.GPU.Name)}
+	}
+	return nil
+}
+
+// resolveFallbacks takes the configured fallback types, each of which must
+// be offered and fit, or the cheapest other types the server can run on.
+func resolveFallbacks(d *Deployment, ranked []sizing.Ranked, opts sizing.Options) error {
+	c := d.Config
+	s := d.EC2
+	add := func(dec sizing.Decision) {
+		s.Fallbacks = append(s.Fallbacks, Fallback{Decision: dec, Cost: estimate(d.Region, dec.InstanceType, 0)})
+	}
+	if len(c.FallbackInstanceTypes) > 0 {
+		seen := map[string]bool{d.Decision.InstanceType: true}
+		for _, name := range c.FallbackInstanceTypes {
+			fail := func(format string, a ...any) error {
+				return &ConfigError{Key: key("fallbackInstanceTypes"), Value: name, Msg: fmt.Sprintf(format, a...)}
+			}
+			if seen[name] {
+				return fail("is listed twice, or is the instance type itself")
+			}
+			seen[name] = true
+			t, err := sizing.LookupInstanceType(name)
+			if err != nil || strings.HasPrefix(name, "ml.") {
+				return fail("is not an EC2 GPU instance type of the catalog: %s", strings.Join(d.Region.OfferedGPUInstanceTypes(), ", "))
+			}
+			if !slices.ContainsFunc(ranked, func(r sizing.Ranked) bool { return r.Decision.InstanceType == name }) {
+				if _, err := sizing.Decide(d.Model, t, opts); err != nil {
+					return fail("cannot serve %s: %v", c.Model, err)
+				}
+				return fail("is not offered in %s (override the list with offeredInstanceTypes if AWS added it)", d.Region.Name)
+			}
+			if err := ec2Serves(d, t); err != nil {
+				return fail("%v", err)
+			}
+			dec, _ := sizing.Decide(d.Model, t, opts)
+			add(dec)
+		}
+		return nil
+	}
+	// A fallback stands in for the decided type when it has no capacity:
+	// the cheapest alternatives first, whatever their throughput.
+	byHour := slices.Clone(ranked)
+	slices.SortStableFunc(byHour, func(a, b sizing.Ranked) int {
+		switch {
+		case a.Priced != b.Priced:
+			if a.Priced {
+				return -1
+			}
+			return 1
+		case a.PricePerHour < b.PricePerHour:
+			return -1
+		case a.PricePerHour > b.PricePerHour:
+			return 1
+		}
+		return 0
+	})
+	for _, r := range byHour {
+		if len(s.Fallbacks) >= c.MaxFallbackInstanceTypes {
+			break
+		}
+		if r.Decision.InstanceType == d.Decision.InstanceType || ec2Serves(d, r.Type) != nil {
+			continue
+		}
+		add(r.Decision)
+	}
+	return nil
+}
+
+// addAttentionNote adds the plan's note on the attention backend of a
+// decision (nothing for Ampere GPUs).
+func addAttentionNote(d *Deployment, dec *sizing.Decision) {
+	s := vllm.Server{Decision: *dec, Version: d.EC2.VLLM, AttentionBackend: d.Config.VLLMAttentionBackend}
+	if note := s.AttentionNote(); note != "" {
+		dec.Notes = append(dec.Notes, note)
+	}
+}
+
+// HealthCheckGraceSeconds gives a new instance 40 minutes to boot and install
+// vLLM from the pip mirror (a first install downloads a few GiB), plus 20 s
+// per GiB of weights to copy them from S3 and load them onto the GPUs, at
+// most four hours. Past it, a failing health check replaces the instance.
+func HealthCheckGraceSeconds(dec sizing.Decision) int {
+	return min(2400+int(math.Ceil(dec.WeightsGiB*20)), 14400)
 }
 
 // MinRootVolumeGiB leaves 100 GiB for the Deep Learning AMI, CUDA, the vLLM

@@ -80,12 +80,12 @@ func deploySageMaker(ctx *pulumi.Context, d *Deployment) error {
 	}
 
 	exportWeights(ctx, d, store)
-	ctx.Export("endpointName", ep.EndpointName)
-	ctx.Export("endpointArn", ep.EndpointARN)
-	ctx.Export("container", pulumi.String(s.Container+": "+image))
+	d.export(ctx, "endpointName", ep.EndpointName)
+	d.export(ctx, "endpointArn", ep.EndpointARN)
+	d.export(ctx, "container", pulumi.String(s.Container+": "+image))
 	body := ChatRequestBody(d.Model.Key)
-	ctx.Export("requestBody", pulumi.String(body))
-	ctx.Export("invokeCommand", ep.EndpointName.ApplyT(func(name string) string {
+	d.export(ctx, "requestBody", pulumi.String(body))
+	d.export(ctx, "invokeCommand", ep.EndpointName.ApplyT(func(name string) string {
 		return InvokeEndpointCommand(d.Region.Name, name, body)
 	}).(pulumi.StringOutput))
 	return nil

@@ -41,6 +41,10 @@ func zonesFor(ctx *pulumi.Context, d *Deployment) ([]string, error) {
 	if d.Config.Target == "sagemaker" {
 		return sageMakerZones(ctx, d)
 	}
+	if d.EC2 != nil {
+		// Zones where the group can launch the first type or a fallback.
+		return gpuZones(ctx, d, d.EC2.InstanceTypes(d))
+	}
 	return gpuZones(ctx, d, []string{d.Decision.InstanceType})
 }
 

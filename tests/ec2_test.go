@@ -99,8 +99,7 @@ func TestEC2StackPerPartition(t *testing.T) {
 			})
 
 			t.Run("pip index", func(t *testing.T) {
-				ud := one(t, p, "aws:ec2/instance:Instance").Inputs["userData"].(string)
-				assert.Contains(t, ud, "--index-url "+pt.pipIndex+" ")
+				assert.Contains(t, bootScript(t, p), pt.pipIndex)
 			})
 		})
 	}
@@ -108,37 +107,62 @@ func TestEC2StackPerPartition(t *testing.T) {
 
 func TestEC2SecureByDefault(t *testing.T) {
 	p := mustPlan(t, cfg("aws:region", "cn-northwest-1", "model", "deepseek-r1-distill-qwen-7b"))
-	inst := one(t, p, "aws:ec2/instance:Instance")
+	lts := launchTemplates(t, p)
+	require.Len(t, lts, 3, "the decided type and two fallbacks")
 
-	t.Run("IMDSv2 only", func(t *testing.T) {
-		md := inst.Inputs["metadataOptions"].(map[string]any)
-		assert.Equal(t, "required", md["httpTokens"])
-		assert.EqualValues(t, 1, md["httpPutResponseHopLimit"])
-	})
-	t.Run("no SSH key, no public address", func(t *testing.T) {
-		assert.NotContains(t, inst.Inputs, "keyName")
-		assert.Equal(t, false, inst.Inputs["associatePublicIpAddress"])
-		for _, sn := range byType(p, "aws:ec2/subnet:Subnet") {
-			assert.Equal(t, false, sn.Inputs["mapPublicIpOnLaunch"], sn.Name)
-		}
-	})
-	t.Run("encrypted gp3 root volume sized for the weights", func(t *testing.T) {
-		root := inst.Inputs["rootBlockDevice"].(map[string]any)
-		assert.Equal(t, true, root["encrypted"])
-		assert.Equal(t, "gp3", root["volumeType"])
-		// 100 GiB base + 14.2 GiB x 1.1 rounded up to 10 = 120.
-		assert.EqualValues(t, 120, root["volumeSize"])
-	})
+	for _, lt := range lts {
+		t.Run(lt.Name, func(t *testing.T) {
+			in := lt.Inputs
+			t.Run("IMDSv2 only", func(t *testing.T) {
+				md := in["metadataOptions"].(map[string]any)
+				assert.Equal(t, "required", md["httpTokens"])
+				assert.EqualValues(t, 1, md["httpPutResponseHopLimit"])
+			})
+			t.Run("no SSH key, no public address", func(t *testing.T) {
+				assert.NotContains(t, in, "keyName")
+				nics := in["networkInterfaces"].([]any)
+				require.Len(t, nics, 1)
+				assert.Equal(t, "false", nics[0].(map[string]any)["associatePublicIpAddress"])
+				assert.Equal(t, []any{"securitygroup-dsr1-vllm"}, nics[0].(map[string]any)["securityGroups"])
+			})
+			t.Run("encrypted gp3 root volume sized for the weights", func(t *testing.T) {
+				bdm := in["blockDeviceMappings"].([]any)
+				require.Len(t, bdm, 1)
+				m := bdm[0].(map[string]any)
+				assert.Equal(t, "/dev/sda1", m["deviceName"], "the AMI's root device, as the stand-in DescribeImages says")
+				ebs := m["ebs"].(map[string]any)
+				assert.Equal(t, "true", ebs["encrypted"])
+				assert.Equal(t, "gp3", ebs["volumeType"])
+				// 100 GiB base + 14.2 GiB x 1.1 rounded up to 10 = 120.
+				assert.EqualValues(t, 120, ebs["volumeSize"])
+			})
+			t.Run("a new AMI release does not roll the server", func(t *testing.T) {
+				assert.Contains(t, lt.Options, "ignoreChanges: imageId")
+				assert.Equal(t, "ami-0123456789abcdef0", in["imageId"])
+			})
+		})
+	}
+	for _, sn := range byType(p, "aws:ec2/subnet:Subnet") {
+		assert.Equal(t, false, sn.Inputs["mapPublicIpOnLaunch"], sn.Name)
+	}
 	t.Run("no open ingress and no SSH", func(t *testing.T) {
 		assertNoOpenIngress(t, p)
-		for _, sg := range byType(p, "aws:ec2/securityGroup:SecurityGroup") {
-			require.NotEmpty(t, sg.Inputs["ingress"], sg.Name)
-		}
 		api := byName(t, p, "aws:ec2/securityGroup:SecurityGroup", "dsr1-vllm")
-		rule := api.Inputs["ingress"].([]any)[0].(map[string]any)
-		assert.Equal(t, []any{"10.0.0.0/16"}, rule["cidrBlocks"], "defaults to the VPC CIDR")
-		assert.EqualValues(t, 8000, rule["fromPort"])
-		assert.EqualValues(t, 8000, rule["toPort"])
+		rules := api.Inputs["ingress"].([]any)
+		require.Len(t, rules, 2)
+		for _, r := range rules {
+			rule := r.(map[string]any)
+			assert.Equal(t, []any{"10.0.0.0/16"}, rule["cidrBlocks"], "defaults to the VPC CIDR")
+			assert.EqualValues(t, 8000, rule["fromPort"])
+			assert.EqualValues(t, 8000, rule["toPort"])
+		}
+	})
+	t.Run("the load balancer is internal", func(t *testing.T) {
+		nlb := one(t, p, "aws:lb/loadBalancer:LoadBalancer")
+		assert.Equal(t, true, nlb.Inputs["internal"])
+		assert.Equal(t, "network", nlb.Inputs["loadBalancerType"])
+		assert.ElementsMatch(t, []any{"subnet-dsr1-private-cn-northwest-1a", "subnet-dsr1-private-cn-northwest-1b"},
+			nlb.Inputs["subnets"], "the private subnets only")
 	})
 	t.Run("no Action * on Resource *", func(t *testing.T) {
 		assertNoAdminWildcards(t, p)
@@ -159,10 +183,6 @@ func TestEC2SecureByDefault(t *testing.T) {
 	})
 	t.Run("weights bucket is private, encrypted, versioned, TLS-only and retained", func(t *testing.T) {
 		assertWeightsBucketSafe(t, p)
-	})
-	t.Run("a new instance replaces the old when its boot script changes; the AMI does not move it", func(t *testing.T) {
-		assert.Equal(t, true, inst.Inputs["userDataReplaceOnChange"])
-		assert.Contains(t, inst.Options, "ignoreChanges: ami")
 	})
 }
 
@@ -188,8 +208,7 @@ func TestEC2VLLMArgumentsMatchSizing(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.model+" on "+c.instanceType, func(t *testing.T) {
 			p := mustPlan(t, cfg("aws:region", "cn-north-1", "model", c.model, "instanceType", c.instanceType))
-			ud := one(t, p, "aws:ec2/instance:Instance").Inputs["userData"].(string)
-			serve := serveLine(t, ud)
+			serve := serveLine(t, bootScript(t, p))
 			for _, w := range c.want {
 				assert.Contains(t, serve, w)
 			}
@@ -198,7 +217,7 @@ func TestEC2VLLMArgumentsMatchSizing(t *testing.T) {
 			}
 			assert.Contains(t, serve, fmt.Sprintf("--max-model-len %d ", p.Sizing.MaxModelLen))
 			assert.True(t, strings.HasSuffix(serve, "--reasoning-parser deepseek_r1"), serve)
-			assert.Equal(t, c.instanceType, one(t, p, "aws:ec2/instance:Instance").Inputs["instanceType"])
+			assert.Equal(t, c.instanceType, launchTemplates(t, p)[0].Inputs["instanceType"])
 		})
 	}
 }
@@ -215,9 +234,12 @@ func TestEC2APIKeyNeverInPlainText(t *testing.T) {
 	assert.Equal(t, plan.SecretMask, version.Inputs["secretString"])
 	assert.Empty(t, byType(p, "random:index/randomPassword:RandomPassword"), "a configured key is not generated")
 
-	ud := one(t, p, "aws:ec2/instance:Instance").Inputs["userData"].(string)
-	assert.NotContains(t, ud, "--api-key")
-	assert.Contains(t, ud, "aws secretsmanager get-secret-value")
+	for _, lt := range launchTemplates(t, p) {
+		ud := lt.Inputs["userData"].(string)
+		assert.NotContains(t, ud, "--api-key")
+		assert.NotContains(t, ud, key)
+		assert.Contains(t, ud, "aws secretsmanager get-secret-value")
+	}
 
 	t.Run("generated when not configured", func(t *testing.T) {
 		p := mustPlan(t, cfg("aws:region", "cn-northwest-1"))
@@ -233,12 +255,17 @@ func TestEC2APIKeyNeverInPlainText(t *testing.T) {
 	})
 }
 
-func TestEC2ChoosesCheapestFittingInstance(t *testing.T) {
+// TestEC2ChoosesBestValueInstance: the lowest price per unit of expected
+// decode throughput (GPU memory bandwidth relative to an A10G: T4 320/600).
+// By hand, cn-north-1 prices: 1.5B g4dn.xlarge 5.223/0.533 = 9.79 against
+// g5.xlarge 9.514/1; 14B g4dn.12xlarge 38.849/(4 x 0.533) = 18.2 against
+// g5.12xlarge 53.641/4 = 13.4.
+func TestEC2ChoosesBestValueInstance(t *testing.T) {
 	cases := []struct{ model, want string }{
-		{"deepseek-r1-distill-qwen-1.5b", "g4dn.xlarge"},
+		{"deepseek-r1-distill-qwen-1.5b", "g5.xlarge"},
 		{"deepseek-r1-distill-qwen-7b", "g5.xlarge"},
 		{"deepseek-r1-distill-llama-8b", "g5.xlarge"},
-		{"deepseek-r1-distill-qwen-14b", "g4dn.12xlarge"},
+		{"deepseek-r1-distill-qwen-14b", "g5.12xlarge"},
 		{"deepseek-r1-distill-qwen-32b", "g5.12xlarge"},
 		{"deepseek-r1-distill-llama-70b", "g5.48xlarge"},
 	}
@@ -246,7 +273,7 @@ func TestEC2ChoosesCheapestFittingInstance(t *testing.T) {
 		t.Run(c.model, func(t *testing.T) {
 			p := mustPlan(t, cfg("aws:region", "cn-northwest-1", "model", c.model))
 			assert.Equal(t, c.want, p.Sizing.InstanceType)
-			assert.Equal(t, c.want, one(t, p, "aws:ec2/instance:Instance").Inputs["instanceType"])
+			assert.Equal(t, c.want, launchTemplates(t, p)[0].Inputs["instanceType"])
 			assert.True(t, p.Cost.Known)
 			assert.Equal(t, "CNY", p.Cost.Currency)
 		})
@@ -274,9 +301,10 @@ func TestEC2ExistingNetworkAndBucket(t *testing.T) {
 	assert.Empty(t, byType(p, "aws:ec2/natGateway:NatGateway"))
 	assert.Empty(t, byType(p, "aws:s3/bucketV2:BucketV2"), "an existing bucket is used, not created")
 
-	inst := one(t, p, "aws:ec2/instance:Instance")
-	assert.Equal(t, "subnet-1", inst.Inputs["subnetId"])
-	assert.Contains(t, inst.Inputs["userData"], "WEIGHTS_S3_URI=s3://my-weights/r1/qwen7b/\n")
+	group := one(t, p, "aws:autoscaling/group:Group")
+	assert.Equal(t, []any{"subnet-1", "subnet-2"}, group.Inputs["vpcZoneIdentifiers"])
+	assert.Equal(t, []any{"subnet-1", "subnet-2"}, one(t, p, "aws:lb/loadBalancer:LoadBalancer").Inputs["subnets"])
+	assert.Contains(t, bootScript(t, p), "WEIGHTS_S3_URI=s3://my-weights/r1/qwen7b/\n")
 
 	s3 := byName(t, p, "aws:ec2/vpcEndpoint:VpcEndpoint", "dsr1-s3")
 	assert.Equal(t, []any{"rtb-1"}, s3.Inputs["routeTableIds"])
@@ -302,8 +330,8 @@ func TestEC2FullyPrivateWithECRImage(t *testing.T) {
 	assert.Equal(t, "cn.com.amazonaws.cn-northwest-1.ecr.dkr", names["dsr1-ecr.dkr"])
 	assert.Equal(t, "cn.com.amazonaws.cn-northwest-1.ecr.api", names["dsr1-ecr.api"])
 
-	ud := one(t, p, "aws:ec2/instance:Instance").Inputs["userData"].(string)
-	assert.Contains(t, ud, "--entrypoint vllm "+image)
+	ud := bootScript(t, p)
+	assert.Contains(t, ud, image)
 	assert.NotContains(t, ud, "pip install")
 
 	doc := parsePolicy(t, one(t, p, "aws:iam/rolePolicy:RolePolicy").Inputs["policy"])
@@ -319,8 +347,7 @@ func TestEC2FullyPrivateWithECRImage(t *testing.T) {
 func TestEC2WeightsFromModelScope(t *testing.T) {
 	p := mustPlan(t, cfg("aws:region", "cn-northwest-1", "weightsSource", "modelscope"))
 	assert.Empty(t, byType(p, "aws:s3/bucketV2:BucketV2"))
-	ud := one(t, p, "aws:ec2/instance:Instance").Inputs["userData"].(string)
-	assert.Contains(t, ud, "MODELSCOPE_ID=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B\n")
+	assert.Contains(t, bootScript(t, p), "MODELSCOPE_ID=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B\n")
 	doc := parsePolicy(t, one(t, p, "aws:iam/rolePolicy:RolePolicy").Inputs["policy"])
 	for _, st := range doc.Statement {
 		for _, a := range st.Action {
@@ -332,8 +359,10 @@ func TestEC2WeightsFromModelScope(t *testing.T) {
 func TestEC2CustomerManagedKey(t *testing.T) {
 	kms := "arn:aws-cn:kms:cn-northwest-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
 	p := mustPlan(t, cfg("aws:region", "cn-northwest-1", "kmsKeyArn", kms))
-	root := one(t, p, "aws:ec2/instance:Instance").Inputs["rootBlockDevice"].(map[string]any)
-	assert.Equal(t, kms, root["kmsKeyId"])
+	for _, lt := range launchTemplates(t, p) {
+		ebs := lt.Inputs["blockDeviceMappings"].([]any)[0].(map[string]any)["ebs"].(map[string]any)
+		assert.Equal(t, kms, ebs["kmsKeyId"], lt.Name)
+	}
 	assert.Equal(t, kms, one(t, p, "aws:secretsmanager/secret:Secret").Inputs["kmsKeyId"])
 	sse := one(t, p, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
 	def := sse.Inputs["rules"].([]any)[0].(map[string]any)["applyServerSideEncryptionByDefault"].(map[string]any)
@@ -341,6 +370,34 @@ func TestEC2CustomerManagedKey(t *testing.T) {
 	assert.Equal(t, kms, def["kmsMasterKeyId"])
 	doc, _ := json.Marshal(parsePolicy(t, one(t, p, "aws:iam/rolePolicy:RolePolicy").Inputs["policy"]))
 	assert.Contains(t, string(doc), kms, "the instance may use the key")
+}
+
+// launchTemplates are the launch templates in the group's launch priority.
+func launchTemplates(t *testing.T, p *plan.Plan) []plan.Resource {
+	t.Helper()
+	group := one(t, p, "aws:autoscaling/group:Group")
+	lt := group.Inputs["mixedInstancesPolicy"].(map[string]any)["launchTemplate"].(map[string]any)
+	var out []plan.Resource
+	for _, o := range lt["overrides"].([]any) {
+		typ := o.(map[string]any)["instanceType"].(string)
+		r := byName(t, p, "aws:ec2/launchTemplate:LaunchTemplate", "dsr1-vllm-"+typ)
+		assert.Equal(t, "lt-"+r.Name, o.(map[string]any)["launchTemplateSpecification"].(map[string]any)["launchTemplateId"])
+		assert.Equal(t, typ, r.Inputs["instanceType"])
+		out = append(out, r)
+	}
+	require.NotEmpty(t, out)
+	assert.Equal(t, "lt-"+out[0].Name, lt["launchTemplateSpecification"].(map[string]any)["launchTemplateId"],
+		"the group's own template is the first one")
+	return out
+}
+
+// bootScript is the user data of the first launch template, decoded.
+func bootScript(t *testing.T, p *plan.Plan) string {
+	t.Helper()
+	ud, ok := launchTemplates(t, p)[0].Inputs["userData"].(string)
+	require.True(t, ok)
+	require.True(t, strings.HasPrefix(ud, "#!/bin/bash"), "the plan shows user data decoded")
+	return ud
 }
 
 func byName(t *testing.T, p *plan.Plan, typ, name string) plan.Resource {

@@ -35,7 +35,7 @@ func TestGuardrailOnEC2(t *testing.T) {
 	assert.Equal(t, "file archive "+policyDir, objects["artifacts/guardrail/policy.zip"]["source"])
 	assert.Equal(t, "dsr1-weights-offline", objects["artifacts/guardrail/policy.zip"]["bucket"], "in the region's own bucket")
 
-	ud := one(t, p, "aws:ec2/instance:Instance").Inputs["userData"].(string)
+	ud := bootScript(t, p)
 	assert.Contains(t, ud, "GUARDRAIL_BINARY=s3://dsr1-weights-offline/artifacts/guardrail/guardrail-linux-amd64\n")
 	assert.Contains(t, ud, "-listen 0.0.0.0:8000 -upstream http://127.0.0.1:8001 -policy /etc/deepseek-r1-cn/guardrail/policy.yaml")
 	assert.Contains(t, serveLine(t, ud), "--host 127.0.0.1 --port 8001 ", "vLLM is on loopback behind the gateway")
@@ -53,7 +53,7 @@ func TestGuardrailOnEC2(t *testing.T) {
 	t.Run("off by default", func(t *testing.T) {
 		p := mustPlan(t, cfg("aws:region", "cn-northwest-1"))
 		assert.Empty(t, byType(p, "aws:s3/bucketObjectv2:BucketObjectv2"))
-		ud := one(t, p, "aws:ec2/instance:Instance").Inputs["userData"].(string)
+		ud := bootScript(t, p)
 		assert.NotContains(t, ud, "guardrail")
 		assert.Contains(t, serveLine(t, ud), "--host 0.0.0.0 --port 8000 ")
 	})

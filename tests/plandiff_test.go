@@ -21,7 +21,7 @@ import (
 )
 
 const (
-	instanceRes   = "aws:ec2/instance:Instance dsr1-vllm"
+	groupRes      = "aws:autoscaling/group:Group dsr1-vllm"
 	rolePolicyRes = "aws:iam/rolePolicy:RolePolicy dsr1-vllm"
 	secretRes     = "aws:secretsmanager/secret:Secret dsr1-api-key"
 	vllmSGRes     = "aws:ec2/securityGroup:SecurityGroup dsr1-vllm"
@@ -91,18 +91,23 @@ const ecrImage = "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/vllm/vllm
 // holds exactly the resources and inputs that depend on it. The expectations
 // follow from what the program derives from each setting, not from its output.
 func TestDiffOfRealPlans(t *testing.T) {
+	// Without fallback types, so that each case shows one server's
+	// resources; "fallback types" changes them.
 	beijing32B := func(kv ...string) map[string]string {
 		return cfg(append([]string{"aws:region", "cn-north-1", "model", "deepseek-r1-distill-qwen-32b",
-			"allowedCidrs", `["10.0.0.0/16","172.16.0.0/12"]`}, kv...)...)
+			"allowedCidrs", `["10.0.0.0/16","172.16.0.0/12"]`, "maxFallbackInstanceTypes", "0"}, kv...)...)
 	}
 	ningxia := func(kv ...string) map[string]string {
-		return cfg(append([]string{"aws:region", "cn-northwest-1", "instanceType", "g5.xlarge"}, kv...)...)
+		return cfg(append([]string{"aws:region", "cn-northwest-1", "instanceType", "g5.xlarge", "maxFallbackInstanceTypes", "0"}, kv...)...)
 	}
+	const ltXlarge = "aws:ec2/launchTemplate:LaunchTemplate dsr1-vllm-g5.xlarge"
 	cases := []struct {
 		name       string
 		base, head map[string]string
-		// decisions are the exact sizing and cost paths that change.
-		decisions []string
+		// decisions are the exact sizing and cost paths that change, or with
+		// decisionsUnder, the one subtree they all belong to.
+		decisions      []string
+		decisionsUnder string
 		// resources are exactly the resources in the diff; the function
 		// gets both plans for expectations that depend on the sizing.
 		resources func(base, head *plan.Plan) map[string]resourceChange
@@ -110,17 +115,21 @@ func TestDiffOfRealPlans(t *testing.T) {
 	}{
 		{
 			// g5.24xlarge has the same four A10G as g5.12xlarge: the sizing
-			// is the same but for the type, the price differs, and the boot
-			// script names the type in its first comment, which replaces the
-			// instance (userDataReplaceOnChange).
-			name:      "instance type",
-			base:      beijing32B("instanceType", "g5.12xlarge"),
-			head:      beijing32B("instanceType", "g5.24xlarge"),
-			decisions: []string{"cost.perHour", "cost.perMonth", "sizing.instanceType"},
+			// is the same but for the type, and the price differs. Each type
+			// has its own launch template, so the new type's is created, the
+			// old one's goes, and the group launches the new one (its
+			// mixed instances policy names the template and the type).
+			name: "instance type",
+			base: beijing32B("instanceType", "g5.12xlarge"),
+			head: beijing32B("instanceType", "g5.24xlarge"),
+			decisions: []string{"cost.perHour", "cost.perMonth", "outputs.costEstimate.perHour", "outputs.costEstimate.perMonth",
+				"outputs.instanceType", "sizing.instanceType"},
 			resources: func(_, _ *plan.Plan) map[string]resourceChange {
-				// Same GPUs, same sizing, so the same boot script (it does not
-				// name the type): an in-place resize, not a new instance.
-				return map[string]resourceChange{instanceRes: {plan.OpUpdate, []string{"instanceType"}}}
+				return map[string]resourceChange{
+					"aws:ec2/launchTemplate:LaunchTemplate dsr1-vllm-g5.12xlarge": {op: plan.OpDelete},
+					"aws:ec2/launchTemplate:LaunchTemplate dsr1-vllm-g5.24xlarge": {op: plan.OpCreate},
+					groupRes: {plan.OpUpdate, []string{"mixedInstancesPolicy"}},
+				}
 			},
 			check: func(t *testing.T, _, _ *plan.Plan, d *plan.PlanDiff, text string) {
 				cn, err := region.Lookup("cn-north-1")
@@ -134,11 +143,8 @@ func TestDiffOfRealPlans(t *testing.T) {
 				assert.Equal(t, oldPrice.PerHour, d.Cost.OldPerHour)
 				assert.Equal(t, newPrice.PerHour, d.Cost.NewPerHour)
 				assert.InDelta(t, newPrice.PerHour*stacks.HoursPerMonth, d.Cost.NewPerMonth, 0.01)
-
-				inst := byResource(d)[instanceRes]
-				assert.Empty(t, inst.ReplaceReasons)
-				assert.Contains(t, text, "-     instanceType: \"g5.12xlarge\"\n+     instanceType: \"g5.24xlarge\"\n")
-				assert.NotContains(t, text, "userData:", "the boot script is unchanged")
+				assert.Contains(t, text, "-     mixedInstancesPolicy.launchTemplate.overrides[0].instanceType: \"g5.12xlarge\"\n"+
+					"+     mixedInstancesPolicy.launchTemplate.overrides[0].instanceType: \"g5.24xlarge\"\n")
 				assert.Regexp(t, `(?m)^~   cost: 53\.64 => 77\.02 CNY per hour \(\+23\.38\)`, text)
 			},
 		},
@@ -146,22 +152,28 @@ func TestDiffOfRealPlans(t *testing.T) {
 			// On the same g5.xlarge, another model changes the weights and
 			// KV cache sizes (so the context and its note), the model name and
 			// weights prefix in the boot script, the weights prefix in the
-			// instance policy, and the API key secret's description. The
-			// price does not change. The root volume changes only if the
-			// weights cross a 10 GiB step.
-			name:      "model",
-			base:      ningxia("model", "deepseek-r1-distill-qwen-7b"),
-			head:      ningxia("model", "deepseek-r1-distill-llama-8b"),
-			decisions: []string{"sizing.kvCacheGiB", "sizing.kvCacheTokens", "sizing.maxModelLen", "sizing.model", "sizing.notes[0]", "sizing.weightsGiB"},
+			// instance policy, and the API key secret's description, and the
+			// outputs that show them, and the group's health check grace
+			// (sized to the weights). The price does not change. The root
+			// volume changes only if the weights cross a 10 GiB step. The
+			// launch template gets a new version, which the group rolls out.
+			name: "model",
+			base: ningxia("model", "deepseek-r1-distill-qwen-7b"),
+			head: ningxia("model", "deepseek-r1-distill-llama-8b"),
+			decisions: []string{"outputs.curlExample", "outputs.model", "outputs.sizing.kvCacheTokens", "outputs.sizing.maxModelLen",
+				"outputs.sizing.notes[0]", "outputs.sizing.weightsGiB", "outputs.stageWeightsCommands", "outputs.weightsUri",
+				"sizing.kvCacheGiB", "sizing.kvCacheTokens", "sizing.maxModelLen", "sizing.model", "sizing.notes[0]", "sizing.weightsGiB"},
 			resources: func(base, head *plan.Plan) map[string]resourceChange {
-				inst := []string{"userData"}
+				lt := []string{"userData"}
 				if rootVolume(base) != rootVolume(head) {
-					inst = []string{"rootBlockDevice", "userData"}
+					lt = []string{"blockDeviceMappings", "userData"}
 				}
 				return map[string]resourceChange{
-					instanceRes:   {plan.OpReplace, inst},
+					ltXlarge:      {plan.OpUpdate, lt},
 					rolePolicyRes: {plan.OpUpdate, []string{"policy"}},
 					secretRes:     {plan.OpUpdate, []string{"description"}},
+					// More weights to copy: a longer health check grace (and warm-up).
+					groupRes: {plan.OpUpdate, []string{"healthCheckGracePeriod", "instanceRefresh"}},
 				}
 			},
 			check: func(t *testing.T, _, _ *plan.Plan, d *plan.PlanDiff, text string) {
@@ -177,13 +189,34 @@ func TestDiffOfRealPlans(t *testing.T) {
 				}
 				assert.Contains(t, text, "--served-model-name deepseek-r1-distill-llama-8b")
 				assert.Contains(t, text, "WEIGHTS_S3_URI=s3://dsr1-weights-offline/models/deepseek-ai/DeepSeek-R1-Distill-Llama-8B/")
+				assert.Contains(t, byResource(d)[ltXlarge].Notes[0], "instance refresh")
+			},
+		},
+		{
+			// Fallback types: each one more is a launch template of its own
+			// and an entry in the group's launch priority, sized and priced
+			// in the plan.
+			name:           "fallback types",
+			base:           ningxia(),
+			head:           ningxia("maxFallbackInstanceTypes", "1"),
+			decisionsUnder: "fallbacks[0].",
+			resources: func(_, _ *plan.Plan) map[string]resourceChange {
+				return map[string]resourceChange{
+					"aws:ec2/launchTemplate:LaunchTemplate dsr1-vllm-g5.2xlarge": {op: plan.OpCreate},
+					groupRes: {plan.OpUpdate, []string{"mixedInstancesPolicy"}},
+				}
+			},
+			check: func(t *testing.T, _, head *plan.Plan, d *plan.PlanDiff, text string) {
+				require.Len(t, head.Fallbacks, 1)
+				assert.Equal(t, "g5.2xlarge", head.Fallbacks[0].Sizing.InstanceType)
+				assert.Contains(t, text, "mixedInstancesPolicy.launchTemplate.overrides[1]")
 			},
 		},
 		{
 			// The second allowed CIDR is only in the API port's ingress rule.
 			name:      "allowed CIDRs",
 			base:      beijing32B(),
-			head:      cfg("aws:region", "cn-north-1", "model", "deepseek-r1-distill-qwen-32b", "allowedCidrs", `["10.0.0.0/16","192.168.0.0/16"]`),
+			head:      beijing32B("allowedCidrs", `["10.0.0.0/16","192.168.0.0/16"]`),
 			decisions: nil,
 			resources: func(_, _ *plan.Plan) map[string]resourceChange {
 				return map[string]resourceChange{vllmSGRes: {plan.OpUpdate, []string{"ingress"}}}
@@ -204,10 +237,10 @@ func TestDiffOfRealPlans(t *testing.T) {
 			name:      "existing weights bucket",
 			base:      ningxia(),
 			head:      ningxia("weightsBucket", "my-weights-bucket"),
-			decisions: nil,
+			decisions: []string{"outputs.stageWeightsCommands", "outputs.weightsUri"},
 			resources: func(base, _ *plan.Plan) map[string]resourceChange {
 				out := map[string]resourceChange{
-					instanceRes:   {plan.OpReplace, []string{"userData"}},
+					ltXlarge:      {plan.OpUpdate, []string{"userData"}},
 					rolePolicyRes: {plan.OpUpdate, []string{"policy"}},
 				}
 				for _, r := range base.Resources {
@@ -236,8 +269,8 @@ func TestDiffOfRealPlans(t *testing.T) {
 			// image from ECR brings the two ECR endpoints, an ECR pull in the
 			// instance policy and a boot script that runs the image.
 			name:      "no NAT gateway",
-			base:      cfg("aws:region", "cn-northwest-1"),
-			head:      cfg("aws:region", "cn-northwest-1", "natGateway", "false", "vllmImage", ecrImage),
+			base:      ningxia(),
+			head:      ningxia("natGateway", "false", "vllmImage", ecrImage),
 			decisions: nil,
 			resources: func(_, _ *plan.Plan) map[string]resourceChange {
 				del := resourceChange{op: plan.OpDelete}
@@ -251,7 +284,7 @@ func TestDiffOfRealPlans(t *testing.T) {
 					"aws:ec2/subnet:Subnet dsr1-public":                               del,
 					"aws:ec2/vpcEndpoint:VpcEndpoint dsr1-ecr.api":                    {op: plan.OpCreate},
 					"aws:ec2/vpcEndpoint:VpcEndpoint dsr1-ecr.dkr":                    {op: plan.OpCreate},
-					instanceRes:   {plan.OpReplace, []string{"userData"}},
+					ltXlarge:      {plan.OpUpdate, []string{"userData"}},
 					rolePolicyRes: {plan.OpUpdate, []string{"policy"}},
 				}
 			},
@@ -277,7 +310,15 @@ func TestDiffOfRealPlans(t *testing.T) {
 			text, md := render(d)
 
 			assert.True(t, d.Changed())
-			assert.Equal(t, tc.decisions, decisionPaths(d), text)
+			if tc.decisionsUnder != "" {
+				paths := decisionPaths(d)
+				assert.Contains(t, paths, tc.decisionsUnder+"sizing.instanceType")
+				for _, p := range paths {
+					assert.True(t, strings.HasPrefix(p, tc.decisionsUnder), p)
+				}
+			} else {
+				assert.Equal(t, tc.decisions, decisionPaths(d), text)
+			}
 			want := tc.resources(base, head)
 			got := byResource(d)
 			gotKeys := make([]string, 0, len(got))
@@ -313,7 +354,8 @@ func TestDiffOfTargetChange(t *testing.T) {
 	d := plan.Diff(base, head)
 	got := byResource(d)
 	for _, r := range base.Resources {
-		if r.Type == "aws:ec2/instance:Instance" || r.Type == "aws:iam/instanceProfile:InstanceProfile" || r.Type == "deepseek-r1-cn:ec2:Server" {
+		if r.Type == "aws:autoscaling/group:Group" || r.Type == "aws:ec2/launchTemplate:LaunchTemplate" ||
+			r.Type == "aws:iam/instanceProfile:InstanceProfile" || r.Type == "deepseek-r1-cn:ec2:Server" {
 			assert.Equal(t, plan.OpDelete, got[r.Type+" "+r.Name].Op, r.Type)
 		}
 	}
@@ -576,7 +618,7 @@ func TestPlanDiffCommand(t *testing.T) {
 		return p
 	}
 
-	// The golden snapshot with the instance on another type.
+	// The golden snapshot with the group launching another type first.
 	b, err := os.ReadFile(golden)
 	require.NoError(t, err)
 	var doc map[string]any
@@ -584,12 +626,13 @@ func TestPlanDiffCommand(t *testing.T) {
 	found := false
 	for _, r := range doc["resources"].([]any) {
 		r := r.(map[string]any)
-		if r["type"] == "aws:ec2/instance:Instance" {
-			r["inputs"].(map[string]any)["instanceType"] = "g5.2xlarge"
+		if r["type"] == "aws:autoscaling/group:Group" {
+			lt := r["inputs"].(map[string]any)["mixedInstancesPolicy"].(map[string]any)["launchTemplate"].(map[string]any)
+			lt["overrides"].([]any)[0].(map[string]any)["instanceType"] = "g5.2xlarge"
 			found = true
 		}
 	}
-	require.True(t, found, "the golden plan has an instance")
+	require.True(t, found, "the golden plan has an Auto Scaling group")
 	modified, err := json.Marshal(doc)
 	require.NoError(t, err)
 	modifiedPath := write("modified.json", modified)
@@ -606,7 +649,8 @@ func TestPlanDiffCommand(t *testing.T) {
 		{name: "unchanged markdown", args: []string{"--diff", golden, "--markdown"}, code: plan.ExitOK,
 			stdout: "### Stack `cn-northwest-1`: no changes"},
 		{name: "changed", args: []string{"--diff", modifiedPath}, code: plan.ExitChanged,
-			stdout: "-     instanceType: \"g5.2xlarge\"\n+     instanceType: \"g5.xlarge\"\n"},
+			stdout: "-     mixedInstancesPolicy.launchTemplate.overrides[0].instanceType: \"g5.2xlarge\"\n" +
+				"+     mixedInstancesPolicy.launchTemplate.overrides[0].instanceType: \"g5.xlarge\"\n"},
 		{name: "changed markdown", args: []string{"--diff", modifiedPath, "--markdown"}, code: plan.ExitChanged,
 			stdout: "### Stack `cn-northwest-1`: 1 to update\n\n```diff\n"},
 		{name: "changed json", args: []string{"--diff", modifiedPath, "--json"}, code: plan.ExitChanged,

@@ -231,7 +231,7 @@ func TestSageMakerConfigErrors(t *testing.T) {
 		{"LMI cannot pipeline the 7B over 8 GPUs", sagemakerCfg("cn-northwest-1", "sagemakerContainer", "lmi",
 			"model", "deepseek-r1-distill-qwen-7b", "instanceType", "ml.g5.48xlarge"),
 			[]string{`deepseek-r1-cn:instanceType = "ml.g5.48xlarge"`, "4 of the 8 GPUs", "no pipeline parallelism",
-				"the cheapest instance type offered in cn-northwest-1 that fits is ml.g5.xlarge"}},
+				"the best-value instance type offered in cn-northwest-1 that fits is ml.g5.xlarge"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

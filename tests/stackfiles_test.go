@@ -165,7 +165,8 @@ func TestPlanCommand(t *testing.T) {
 			"tensor parallel 1, pipeline parallel 1, dtype bfloat16",
 			"KV cache", "max model length",
 			"CNY per hour", "CNY per month",
-			"+ aws:ec2/instance:Instance  dsr1-vllm",
+			"+ aws:autoscaling/group:Group  dsr1-vllm",
+			"Fallback instance types", "1. g5.2xlarge (1 x NVIDIA A10G)",
 			"offline stand-ins",
 		} {
 			assert.Contains(t, out.String(), want)

@@ -79,9 +79,9 @@ func TestTooFewZones(t *testing.T) {
 	}{
 		{"eks GPU type in one zone", eksCfg("cn-northwest-1"), oneZone("cn-northwest-1", "g5.12xlarge"),
 			[]string{"deepseek-r1-cn:instanceType", "g5.12xlarge", "only cn-northwest-1a", "eks target needs subnets in 2 zones"}},
-		{"ec2 type in one zone", cfg("aws:region", "cn-northwest-1", "instanceType", "g5.xlarge"), oneZone("cn-northwest-1", "g5.xlarge"),
-			[]string{"deepseek-r1-cn:instanceType", "only cn-northwest-1a"}},
-		{"type offered nowhere", cfg("aws:region", "cn-north-1", "instanceType", "g5.xlarge"),
+		{"ec2 type in one zone", cfg("aws:region", "cn-northwest-1", "instanceType", "g5.xlarge", "maxFallbackInstanceTypes", "0"),
+			oneZone("cn-northwest-1", "g5.xlarge"), []string{"deepseek-r1-cn:instanceType", "only cn-northwest-1a"}},
+		{"type offered nowhere", cfg("aws:region", "cn-north-1", "instanceType", "g5.xlarge", "maxFallbackInstanceTypes", "0"),
 			func() *plan.Catalog {
 				c := plan.DefaultCatalog("cn-north-1", nil)
 				delete(c.Offerings, "g5.xlarge")
@@ -104,6 +104,19 @@ func TestTooFewZones(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFallbacksWidenTheZones: the group may launch a fallback type where
+// the first one is not offered, so the zones are those of any of them, the
+// zones offering the first type first.
+func TestFallbacksWidenTheZones(t *testing.T) {
+	c := plan.DefaultCatalog("cn-northwest-1", nil)
+	c.Offerings["g5.xlarge"] = []string{"cn-northwest-1c"}
+	c.Offerings["g5.2xlarge"] = []string{"cn-northwest-1a"}
+	c.Offerings["g5.4xlarge"] = []string{"cn-northwest-1a"}
+	p, err := runWith(cfg("aws:region", "cn-northwest-1", "instanceType", "g5.xlarge"), c)
+	require.NoError(t, err)
+	assert.ElementsMatch(t, []string{"cn-northwest-1a", "cn-northwest-1c"}, subnetZones(p))
 }
 
 // TestZoneConfigNeedsTwo refuses one configured zone, and one existing

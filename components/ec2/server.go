@@ -1,59 +1,85 @@
-// Package ec2 is the EC2 alternative: one GPU instance on a Deep Learning AMI
-// in a private subnet, running vLLM's OpenAI-compatible server under systemd.
-// It has no SSH key and no port 22: operators use SSM Session Manager.
+// Package ec2 is the EC2 alternative: vLLM on a Deep Learning AMI in an Auto
+// Scaling group of one, in private subnets of two or more zones, behind an
+// internal Network Load Balancer that gives the API a stable address.
+//
+// The group heals the server: an instance whose health check fails through
+// the load balancer is replaced, and a launch that finds no capacity for the
+// first instance type in any zone falls back to the next type (one launch
+// template each, with its own sized vLLM arguments). A changed boot script
+// is a new launch template version, which an instance refresh rolls out by
+// launching the new instance before terminating the old one. There is no SSH
+// key and no port 22: operators use SSM Session Manager.
 package ec2
 
 import (
 	"errors"
 	"fmt"
 
-	awsec2 "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/apikey"
-	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
-	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/iamdoc"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
-	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
+
+// LaunchType is one instance type the group may launch, with the boot
+// script sized for it (without the values only known at deploy time, which
+// the component fills in: the weights location, the API key's secret ARN
+// and the guardrail's artifacts).
+type LaunchType struct {
+	InstanceType string
+	Boot         vllm.Boot
+}
 
 // Args configures a Server.
 type Args struct {
-	Region       region.Info
-	InstanceType string
-	// AMIID is the AMI to launch.
-	AMIID string
-	// KeepAMI makes the instance ignore later changes of AMIID. Set it when
-	// the AMI comes from a "latest" parameter: an AMI release should not
-	// replace a serving instance unless its operator pins the new one.
+	Region region.Info
+	// Types are the instance types in launch priority: the decided one
+	// first, then the fallbacks.
+	Types []LaunchType
+	// AMIID is the AMI to launch; RootDeviceName its root device (from the
+	// AMI, so that the root volume is resized rather than added to).
+	AMIID          string
+	RootDeviceName string
+	// KeepAMI makes the launch templates ignore later changes of AMIID. Set
+	// it when the AMI comes from a "latest" parameter: an AMI release should
+	// not roll the server unless its operator pins the new one.
 	KeepAMI bool
 
-	VpcID    pulumi.StringInput
-	SubnetID pulumi.StringInput
-	// AllowedCIDRs may call APIPort; nothing else gets in. APIPort is
-	// vLLM's port, or the guardrail gateway's when it fronts vLLM.
+	VpcID pulumi.StringInput
+	// SubnetIDs are private subnets in at least two zones; the group and
+	// the load balancer span them.
+	SubnetIDs pulumi.StringArrayInput
+	// VpcCIDR may reach the API port for the load balancer's health checks,
+	// which come from its private addresses in the subnets.
+	VpcCIDR pulumi.StringInput
+	// AllowedCIDRs may call APIPort through the load balancer (which keeps
+	// the client's address); nothing else gets in. APIPort is vLLM's port,
+	// or the guardrail gateway's when it fronts vLLM.
 	AllowedCIDRs pulumi.StringArrayInput
 	APIPort      int
+	// HealthCheckPath is answered by the server on APIPort without an API
+	// key, healthy only when vLLM is.
+	HealthCheckPath string
+	// HealthCheckGraceSeconds is how long a new instance has before a
+	// failing health check gets it replaced.
+	HealthCheckGraceSeconds int
+	// IdleTimeoutSeconds is the load balancer's TCP idle timeout; 0 leaves
+	// AWS's 350 s, which cuts a non-streamed answer that reasons longer.
+	IdleTimeoutSeconds int
 
 	RootVolumeGiB int
 	// KMSKeyARN encrypts the root volume (and is what the weights bucket and
 	// API key use); "" uses the AWS managed keys.
 	KMSKeyARN string
 
-	// Boot is the boot script without the two values only known at deploy
-	// time, which the component fills in: the weights location and the API
-	// key's secret ARN.
-	Boot vllm.Boot
-	// Weights are read from WeightsBucket under WeightsPrefix, unless Boot
-	// downloads from ModelScope.
+	// Weights are read from WeightsBucket under WeightsPrefix, unless the
+	// boot scripts download from ModelScope.
 	WeightsBucket   pulumi.StringInput
 	WeightsPrefix   string
 	APIKeySecretARN pulumi.StringInput
 	// Guardrail adds the guardrail gateway in front of vLLM, fetched from
 	// WeightsBucket (package guardrail uploads it); DependsOn holds the
-	// uploads, so the instance starts after them.
+	// uploads, so that no instance starts before them.
 	Guardrail *vllm.Guardrail
 	DependsOn []pulumi.Resource
 }
@@ -62,18 +88,36 @@ type Args struct {
 type Server struct {
 	pulumi.ResourceState
 
-	InstanceID      pulumi.StringOutput `pulumi:"instanceId"`
-	PrivateIP       pulumi.StringOutput `pulumi:"privateIp"`
-	EndpointURL     pulumi.StringOutput `pulumi:"endpointUrl"`
-	SecurityGroupID pulumi.StringOutput `pulumi:"securityGroupId"`
-	RoleARN         pulumi.StringOutput `pulumi:"roleArn"`
+	// EndpointURL is the OpenAI base URL on the load balancer, stable across
+	// instance replacements.
+	EndpointURL          pulumi.StringOutput `pulumi:"endpointUrl"`
+	LoadBalancerDNSName  pulumi.StringOutput `pulumi:"loadBalancerDnsName"`
+	AutoScalingGroupName pulumi.StringOutput `pulumi:"autoScalingGroupName"`
+	TargetGroupARN       pulumi.StringOutput `pulumi:"targetGroupArn"`
+	LoadBalancerARN      pulumi.StringOutput `pulumi:"loadBalancerArn"`
+	SecurityGroupID      pulumi.StringOutput `pulumi:"securityGroupId"`
+	RoleARN              pulumi.StringOutput `pulumi:"roleArn"`
+	RoleName             pulumi.StringOutput `pulumi:"roleName"`
 }
 
 // Validate checks the arguments before anything is registered.
 func (a *Args) Validate() error {
 	var errs []error
-	if a.AMIID == "" {
-		errs = append(errs, errors.New("the AMI id is empty"))
+	if len(a.Types) == 0 {
+		errs = append(errs, errors.New("at least one instance type is required"))
+	}
+	seen := map[string]bool{}
+	for _, t := range a.Types {
+		if t.InstanceType == "" || seen[t.InstanceType] {
+			errs = append(errs, fmt.Errorf("instance type %q is empty or listed twice", t.InstanceType))
+		}
+		seen[t.InstanceType] = true
+		if (t.Boot.Weights.ModelScopeID == "") != (a.Types[0].Boot.Weights.ModelScopeID == "") {
+			errs = append(errs, errors.New("every instance type must take its weights from the same place"))
+		}
+	}
+	if a.AMIID == "" || a.RootDeviceName == "" {
+		errs = append(errs, errors.New("the AMI id and its root device name are required"))
 	}
 	if a.RootVolumeGiB < 30 || a.RootVolumeGiB > 16384 {
 		errs = append(errs, fmt.Errorf("root volume of %d GiB is outside 30..16384", a.RootVolumeGiB))
@@ -81,16 +125,26 @@ func (a *Args) Validate() error {
 	if a.APIPort < 1024 || a.APIPort > 65535 {
 		errs = append(errs, fmt.Errorf("API port %d is outside 1024..65535", a.APIPort))
 	}
-	if a.VpcID == nil || a.SubnetID == nil || a.AllowedCIDRs == nil || a.APIKeySecretARN == nil {
-		errs = append(errs, errors.New("VPC, subnet, allowed CIDRs and API key secret are required"))
+	if a.HealthCheckPath == "" || a.HealthCheckPath[0] != '/' {
+		errs = append(errs, fmt.Errorf("health check path %q must start with /", a.HealthCheckPath))
 	}
-	if (a.Boot.Weights.ModelScopeID == "" || a.Guardrail != nil) && a.WeightsBucket == nil {
+	if a.HealthCheckGraceSeconds < 60 {
+		errs = append(errs, fmt.Errorf("health check grace of %d s is too short for a GPU server to start", a.HealthCheckGraceSeconds))
+	}
+	if a.IdleTimeoutSeconds != 0 && (a.IdleTimeoutSeconds < 60 || a.IdleTimeoutSeconds > 6000) {
+		errs = append(errs, fmt.Errorf("idle timeout %d s is outside the load balancer's 60..6000", a.IdleTimeoutSeconds))
+	}
+	if a.VpcID == nil || a.SubnetIDs == nil || a.VpcCIDR == nil || a.AllowedCIDRs == nil || a.APIKeySecretARN == nil {
+		errs = append(errs, errors.New("VPC, subnets, VPC CIDR, allowed CIDRs and API key secret are required"))
+	}
+	if len(a.Types) > 0 && (a.Types[0].Boot.Weights.ModelScopeID == "" || a.Guardrail != nil) && a.WeightsBucket == nil {
 		errs = append(errs, errors.New("a bucket is required for S3 weights and for the guardrail"))
 	}
 	return errors.Join(errs...)
 }
 
-// New creates the server.
+// New creates the server: its role, security group, launch templates, load
+// balancer and Auto Scaling group.
 func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Server, error) {
 	if err := args.Validate(); err != nil {
 		return nil, fmt.Errorf("ec2 server %s: %w", name, err)
@@ -100,157 +154,50 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	parent := pulumi.Parent(s)
-
-	weightsBucket := args.WeightsBucket
-	if weightsBucket == nil {
-		weightsBucket = pulumi.String("")
+	if args.WeightsBucket == nil {
+		args.WeightsBucket = pulumi.String("")
 	}
 
-	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
-		Description:      pulumi.String("vLLM server instance: SSM access, its weights and its API key"),
-		AssumeRolePolicy: pulumi.String(iamdoc.AssumeRole(args.Region.ServicePrincipals("ec2")).JSON()),
-	}, parent)
+	profile, role, err := instanceRole(ctx, name, args, parent)
 	if err != nil {
-		return nil, fmt.Errorf("ec2 server %s: role: %w", name, err)
+		return nil, fmt.Errorf("ec2 server %s: %w", name, err)
 	}
-	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-ssm", &iam.RolePolicyAttachmentArgs{
-		Role:      role.Name,
-		PolicyArn: pulumi.String(args.Region.ManagedPolicyARN("AmazonSSMManagedInstanceCore")),
-	}, parent); err != nil {
-		return nil, fmt.Errorf("ec2 server %s: SSM policy: %w", name, err)
-	}
-	policy := pulumi.All(weightsBucket, args.APIKeySecretARN).ApplyT(func(v []any) string {
-		return InstancePolicy(args, v[0].(string), v[1].(string)).JSON()
-	}).(pulumi.StringOutput)
-	if _, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
-		Role:   role.ID(),
-		Policy: policy,
-	}, parent); err != nil {
-		return nil, fmt.Errorf("ec2 server %s: inline policy: %w", name, err)
-	}
-	profile, err := iam.NewInstanceProfile(ctx, name, &iam.InstanceProfileArgs{Role: role.Name}, parent)
+	sg, err := securityGroup(ctx, name, args, parent)
 	if err != nil {
-		return nil, fmt.Errorf("ec2 server %s: instance profile: %w", name, err)
+		return nil, fmt.Errorf("ec2 server %s: %w", name, err)
 	}
-
-	port := args.APIPort
-	sg, err := awsec2.NewSecurityGroup(ctx, name, &awsec2.SecurityGroupArgs{
-		VpcId:       args.VpcID,
-		Description: pulumi.String(fmt.Sprintf("OpenAI-compatible API on port %d from allowed CIDRs only; no SSH", port)),
-		Ingress: awsec2.SecurityGroupIngressArray{awsec2.SecurityGroupIngressArgs{
-			Description: pulumi.String("OpenAI-compatible API"),
-			Protocol:    pulumi.String("tcp"),
-			FromPort:    pulumi.Int(port),
-			ToPort:      pulumi.Int(port),
-			CidrBlocks:  args.AllowedCIDRs,
-		}},
-		// HTTPS for AWS APIs, the pip mirror, ECR and ModelScope; HTTP for
-		// the distribution's package mirror.
-		Egress: awsec2.SecurityGroupEgressArray{
-			awsec2.SecurityGroupEgressArgs{Description: pulumi.String("HTTPS"), Protocol: pulumi.String("tcp"),
-				FromPort: pulumi.Int(443), ToPort: pulumi.Int(443), CidrBlocks: pulumi.StringArray{pulumi.String("0.0.0.0/0")}},
-			awsec2.SecurityGroupEgressArgs{Description: pulumi.String("HTTP package mirrors"), Protocol: pulumi.String("tcp"),
-				FromPort: pulumi.Int(80), ToPort: pulumi.Int(80), CidrBlocks: pulumi.StringArray{pulumi.String("0.0.0.0/0")}},
-		},
-		Tags: pulumi.StringMap{"Name": pulumi.String(name)},
-	}, parent)
+	lb, err := newLoadBalancer(ctx, name, args, parent)
 	if err != nil {
-		return nil, fmt.Errorf("ec2 server %s: security group: %w", name, err)
+		return nil, fmt.Errorf("ec2 server %s: %w", name, err)
 	}
-
-	instanceOpts := []pulumi.ResourceOption{parent, pulumi.DependsOn(args.DependsOn)}
-	if args.KeepAMI {
-		instanceOpts = append(instanceOpts, pulumi.IgnoreChanges([]string{"ami"}))
-	}
-
-	userData := pulumi.All(weightsBucket, args.APIKeySecretARN).ApplyT(func(v []any) (string, error) {
-		b := args.Boot
-		if b.Weights.ModelScopeID == "" {
-			b.Weights.S3URI = fmt.Sprintf("s3://%s/%s", v[0].(string), args.WeightsPrefix)
-		}
-		b.APIKeySecretARN = v[1].(string)
-		if args.Guardrail != nil {
-			g := *args.Guardrail
-			g.BinaryS3URI = "s3://" + v[0].(string) + "/" + guardrail.Prefix + guardrail.BinaryKey
-			g.PolicyS3URI = "s3://" + v[0].(string) + "/" + guardrail.Prefix + guardrail.PolicyKey
-			b.Guardrail = &g
-		}
-		return b.Render()
-	}).(pulumi.StringOutput)
-
-	root := awsec2.InstanceRootBlockDeviceArgs{
-		VolumeType:          pulumi.String("gp3"),
-		VolumeSize:          pulumi.Int(args.RootVolumeGiB),
-		Encrypted:           pulumi.Bool(true),
-		DeleteOnTermination: pulumi.Bool(true),
-	}
-	if args.KMSKeyARN != "" {
-		root.KmsKeyId = pulumi.String(args.KMSKeyARN)
-	}
-	inst, err := awsec2.NewInstance(ctx, name, &awsec2.InstanceArgs{
-		Ami:                      pulumi.String(args.AMIID),
-		InstanceType:             pulumi.String(args.InstanceType),
-		SubnetId:                 args.SubnetID,
-		VpcSecurityGroupIds:      pulumi.StringArray{sg.ID()},
-		IamInstanceProfile:       profile.Name,
-		AssociatePublicIpAddress: pulumi.Bool(false),
-		MetadataOptions: awsec2.InstanceMetadataOptionsArgs{
-			HttpEndpoint:            pulumi.String("enabled"),
-			HttpTokens:              pulumi.String("required"),
-			HttpPutResponseHopLimit: pulumi.Int(1),
-		},
-		RootBlockDevice:         root,
-		UserData:                userData,
-		UserDataReplaceOnChange: pulumi.Bool(true),
-		Monitoring:              pulumi.Bool(true),
-		Tags:                    pulumi.StringMap{"Name": pulumi.String(name)},
-	}, instanceOpts...)
+	templates, err := launchTemplates(ctx, name, args, profile, sg, parent)
 	if err != nil {
-		return nil, fmt.Errorf("ec2 server %s: instance: %w", name, err)
+		return nil, fmt.Errorf("ec2 server %s: %w", name, err)
+	}
+	group, err := autoScalingGroup(ctx, name, args, templates, lb.targetGroup, parent)
+	if err != nil {
+		return nil, fmt.Errorf("ec2 server %s: %w", name, err)
 	}
 
-	s.InstanceID = inst.ID().ToStringOutput()
-	s.PrivateIP = inst.PrivateIp
-	s.EndpointURL = pulumi.Sprintf("http://%s:%d/v1", inst.PrivateIp, port)
+	s.EndpointURL = pulumi.Sprintf("http://%s:%d/v1", lb.dnsName, args.APIPort)
+	s.LoadBalancerDNSName = lb.dnsName
+	s.LoadBalancerARN = lb.arn
+	s.TargetGroupARN = lb.targetGroup.Arn
+	s.AutoScalingGroupName = group.Name
 	s.SecurityGroupID = sg.ID().ToStringOutput()
 	s.RoleARN = role.Arn
+	s.RoleName = role.Name
 	if err := ctx.RegisterResourceOutputs(s, pulumi.Map{
-		"instanceId":      s.InstanceID,
-		"privateIp":       s.PrivateIP,
-		"endpointUrl":     s.EndpointURL,
-		"securityGroupId": s.SecurityGroupID,
-		"roleArn":         s.RoleARN,
+		"endpointUrl":          s.EndpointURL,
+		"loadBalancerDnsName":  s.LoadBalancerDNSName,
+		"loadBalancerArn":      s.LoadBalancerARN,
+		"autoScalingGroupName": s.AutoScalingGroupName,
+		"targetGroupArn":       s.TargetGroupARN,
+		"securityGroupId":      s.SecurityGroupID,
+		"roleArn":              s.RoleARN,
+		"roleName":             s.RoleName,
 	}); err != nil {
 		return nil, err
 	}
 	return s, nil
-}
-
-// InstancePolicy is the instance role's inline policy: read the weights
-// prefix, read the API key, pull the vLLM image when one is used, and use the
-// customer managed key when one is set. Session Manager comes from the
-// AmazonSSMManagedInstanceCore managed policy.
-func InstancePolicy(args *Args, bucket, secretARN string) iamdoc.Document {
-	r := args.Region
-	var st []iamdoc.Statement
-	if args.Boot.Weights.ModelScopeID == "" {
-		st = append(st, weights.ReadStatements(r, bucket, args.WeightsPrefix)...)
-	}
-	st = append(st, apikey.ReadStatement(secretARN))
-	if args.Guardrail != nil {
-		st = append(st, guardrail.ReadStatement(r, bucket))
-	}
-	if repo, ok := r.ECRRepositoryARN(args.Boot.Install.Image); ok {
-		st = append(st,
-			// GetAuthorizationToken is account-wide: it has no resource.
-			iamdoc.Allow("EcrLogin", []string{"ecr:GetAuthorizationToken"}, []string{"*"}),
-			iamdoc.Allow("PullVllmImage", []string{"ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer",
-				"ecr:BatchCheckLayerAvailability"}, []string{repo}),
-		)
-	}
-	if args.KMSKeyARN != "" {
-		st = append(st, iamdoc.Allow("UseDataKey", []string{"kms:Decrypt", "kms:GenerateDataKey"},
-			[]string{args.KMSKeyARN}))
-	}
-	return iamdoc.New(st...)
 }

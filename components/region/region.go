@@ -217,6 +217,20 @@ func (i Info) DefaultPipIndex() string {
 	return "https://pypi.org/simple/"
 }
 
+// DefaultAptMirror is the Ubuntu archive the EC2 server installs its build
+// packages from (Python headers, a compiler): in China a domestic mirror of
+// the official archive (the same packages, signed with Ubuntu's keys), since
+// where the Deep Learning AMI's own sources point there is UNCONFIRMED
+// (cloud-init tries <region>.ec2.archive.ubuntu.com, then archive.ubuntu.com
+// abroad); "" elsewhere keeps the AMI's sources. Override with
+// deepseek-r1-cn:aptMirror.
+func (i Info) DefaultAptMirror() string {
+	if i.IsChina() {
+		return "http://mirrors.aliyun.com/ubuntu/"
+	}
+	return ""
+}
+
 // chinaPrefixedEndpointServices are the AWS services whose VPC endpoint
 // service names in the China regions start with cn.com.amazonaws instead of
 // com.amazonaws. Sources: aws-cdk VPC_ENDPOINT_SERVICE_EXCEPTIONS (built from

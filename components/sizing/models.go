@@ -178,3 +178,17 @@ func InstanceTypeNames() []string {
 
 // InstanceTypes returns the catalog.
 func InstanceTypes() []InstanceType { return append([]InstanceType(nil), instanceTypes...) }
+
+// GPUNames lists the GPUs of the catalog, sorted.
+func GPUNames() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, t := range instanceTypes {
+		if !seen[t.GPU.Name] {
+			seen[t.GPU.Name] = true
+			out = append(out, t.GPU.Name)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -193,3 +193,29 @@ func pathMatch(pattern, s string) (bool, error) {
 	}
 	return re.MatchString(s), nil
 }
+
+var amiID = regexp.MustCompile(`^ami-[0-9a-f]{8}([0-9a-f]{9})?$`)
+
+// ami answers ec2:DescribeImages for an image-id filter: an AMI of the
+// right shape exists, with the root device Ubuntu AMIs have; anything else
+// is the data source's "no results" error.
+func (c *Catalog) ami(args resource.PropertyMap) (resource.PropertyMap, error) {
+	var ids []string
+	if v, ok := args["filters"]; ok && v.IsArray() {
+		for _, f := range v.ArrayValue() {
+			obj := f.ObjectValue()
+			if obj["name"].StringValue() == "image-id" {
+				for _, x := range obj["values"].ArrayValue() {
+					ids = append(ids, x.StringValue())
+				}
+			}
+		}
+	}
+	if len(ids) != 1 || !amiID.MatchString(ids[0]) {
+		return nil, fmt.Errorf("reading EC2 AMIs: Your query returned no results. Please change your search criteria and try again")
+	}
+	return resource.NewPropertyMapFromMap(map[string]any{
+		"id": ids[0], "imageId": ids[0], "architecture": "x86_64", "rootDeviceName": "/dev/sda1",
+		"rootDeviceType": "ebs", "state": "available",
+	}), nil
+}

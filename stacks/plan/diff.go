@@ -159,7 +159,10 @@ func LoadPlan(path string) (*Plan, error) {
 // isEmpty is the plan LoadPlan returns for an empty file.
 func (p *Plan) isEmpty() bool { return p.Stack == "" && len(p.Resources) == 0 }
 
-const ec2InstanceType = "aws:ec2/instance:Instance"
+const (
+	ec2InstanceType    = "aws:ec2/instance:Instance"
+	launchTemplateType = "aws:ec2/launchTemplate:LaunchTemplate"
+)
 
 // Diff compares the baseline plan base with the current plan head.
 // Resources are matched by type and name: Pulumi's URN is made of those and
@@ -333,6 +336,15 @@ func diffResource(o, n Resource) (ResourceDiff, bool) {
 	if counted == 0 && len(rd.OptionChanges) == 0 {
 		rd.Op = OpSame
 		return rd, true
+	}
+	if n.Type == launchTemplateType {
+		for _, c := range rd.Changes {
+			if !c.Ignored {
+				rd.Notes = append(rd.Notes, "a new launch template version: the Auto Scaling group's instance refresh "+
+					"launches a new server and ends the old one once the new one is healthy")
+				break
+			}
+		}
 	}
 	if n.Type == ec2InstanceType {
 		changed := map[string]bool{}

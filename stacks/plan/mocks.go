@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/base64"
 	"fmt"
 	"regexp"
 	"sort"
@@ -59,6 +60,14 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			res.Options = append(res.Options, "ignoreChanges: "+strings.Join(ic, ","))
 		}
 	}
+	if args.TypeToken == "aws:ec2/launchTemplate:LaunchTemplate" {
+		if ud, ok := res.Inputs["userData"].(string); ok {
+			if text, err := base64.StdEncoding.DecodeString(ud); err == nil {
+				res.Inputs["userData"] = string(text)
+				res.Shown = append(res.Shown, "userData: sent base64-encoded, shown decoded")
+			}
+		}
+	}
 	m.add(res)
 	if args.TypeToken == "eks:index:Cluster" {
 		return m.eksCluster(args)
@@ -113,6 +122,14 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		id = autoName
 	case "aws:ec2/instance:Instance":
 		set("privateIp", resource.NewProperty("10.0.0.10"))
+	case "aws:ec2/launchTemplate:LaunchTemplate":
+		id = "lt-" + args.Name
+		set("latestVersion", resource.NewProperty(1.0))
+	case "aws:autoscaling/group:Group":
+		set("name", resource.NewProperty(autoName))
+		id = autoName
+	case "aws:lb/loadBalancer:LoadBalancer":
+		set("dnsName", resource.NewProperty(fmt.Sprintf("internal-%s-0123456789.elb.%s.%s", autoName, m.region, m.info.DNSSuffix)))
 	case "pulumi:providers:kubernetes":
 		id = args.Name + "-provider-id"
 	case "random:index/randomPassword:RandomPassword":
@@ -160,6 +177,8 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 			"id": mockAccount, "accountId": mockAccount, "userId": "OFFLINE",
 			"arn": m.info.ARN("iam", "", mockAccount, "user/offline"),
 		}), nil
+	case "aws:ec2/getAmi:getAmi":
+		return m.aws.ami(args.Args)
 	case "aws:ec2/getVpc:getVpc":
 		id := args.Args["id"].StringValue()
 		if !vpcID.MatchString(id) {

@@ -14,21 +14,30 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/stacks"
 )
 
 // Plan is what `pulumi up` would do for a stack.
 type Plan struct {
-	Project   string          `json:"project"`
-	Stack     string          `json:"stack"`
-	Region    string          `json:"region"`
-	Partition string          `json:"partition"`
-	Target    string          `json:"target"`
-	Sizing    Sizing          `json:"sizing"`
-	Cost      stacks.Cost     `json:"cost"`
-	Resources []Resource      `json:"resources"`
-	Offline   OfflineStandins `json:"offline"`
+	Project   string      `json:"project"`
+	Stack     string      `json:"stack"`
+	Region    string      `json:"region"`
+	Partition string      `json:"partition"`
+	Target    string      `json:"target"`
+	Sizing    Sizing      `json:"sizing"`
+	Cost      stacks.Cost `json:"cost"`
+	// Fallbacks are the instance types the ec2 target's Auto Scaling group
+	// launches, in order, when the first has no capacity: each sized and
+	// priced on its own.
+	Fallbacks []Fallback `json:"fallbacks,omitempty"`
+	Resources []Resource `json:"resources"`
+	// Outputs are the stack outputs, secrets masked and values only known
+	// after apply marked so.
+	Outputs map[string]any  `json:"outputs,omitempty"`
+	Offline OfflineStandins `json:"offline"`
 }
 
 // Sizing is the sizing decision, as the program acted on it.
@@ -48,6 +57,12 @@ type Sizing struct {
 	Notes                []string `json:"notes,omitempty"`
 }
 
+// Fallback is one fallback instance type.
+type Fallback struct {
+	Sizing Sizing      `json:"sizing"`
+	Cost   stacks.Cost `json:"cost"`
+}
+
 // Resource is one registered resource.
 type Resource struct {
 	Type   string         `json:"type"`
@@ -57,6 +72,9 @@ type Resource struct {
 	// Options lists the resource options a reviewer must see
 	// (retainOnDelete, ignoreChanges, protect).
 	Options []string `json:"options,omitempty"`
+	// Shown says where the plan shows an input otherwise than it is sent
+	// (a launch template's base64 user data, decoded for review).
+	Shown []string `json:"shown,omitempty"`
 }
 
 // OfflineStandins says which values in the plan are stand-ins for what AWS
@@ -96,10 +114,18 @@ func RunConfigWith(sc *StackConfig, aws *Catalog) (*Plan, error) {
 		info.MonitorAddr, info.EngineAddr = "", ""
 	}
 	program := stacks.ProgramWith(func(d *stacks.Deployment) { dep = d })
+	var outputs map[string]any
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		// Stand-ins for remote components register their own children.
 		m.ctx = ctx
-		return program(ctx)
+		if err := program(ctx); err != nil {
+			return err
+		}
+		var err error
+		if dep != nil {
+			outputs, err = awaitExports(ctx, dep.Exports)
+		}
+		return err
 	}, pulumi.WithMocks(sc.Project, sc.Stack, m), withConfig)
 	if err != nil {
 		return nil, &ProgramError{Err: err, Registered: len(m.resources())}
@@ -107,19 +133,13 @@ func RunConfigWith(sc *StackConfig, aws *Catalog) (*Plan, error) {
 	if dep == nil {
 		return nil, fmt.Errorf("the program registered nothing for stack %s", sc.Stack)
 	}
-	d := dep.Decision
 	p := &Plan{
 		Project: sc.Project, Stack: sc.Stack,
 		Region: dep.Region.Name, Partition: dep.Region.Partition, Target: dep.Config.Target,
-		Sizing: Sizing{
-			Model: d.Model, InstanceType: d.InstanceType, GPU: d.GPU, GPUs: d.GPUs, DType: d.DType,
-			TensorParallelSize: d.TensorParallel, PipelineParallelSize: d.PipelineParallel,
-			GPUMemoryUtilization: d.GPUMemoryUtilization,
-			WeightsGiB:           round2(d.WeightsGiB), KVCacheGiB: round2(d.KVCacheGiB),
-			KVCacheTokens: d.KVCacheTokens, MaxModelLen: d.MaxModelLen, Notes: d.Notes,
-		},
+		Sizing:    sizingOf(dep.Decision),
 		Cost:      dep.Cost,
 		Resources: m.resources(),
+		Outputs:   outputs,
 		Offline: OfflineStandins{
 			Account: mockAccount,
 			Note: "Planned without AWS. Ids, ARNs, generated names and data-source answers (the AMI, " +
@@ -127,7 +147,55 @@ func RunConfigWith(sc *StackConfig, aws *Catalog) (*Plan, error) {
 				"`pulumi preview` shows the real ones.",
 		},
 	}
+	if dep.EC2 != nil {
+		for _, f := range dep.EC2.Fallbacks {
+			p.Fallbacks = append(p.Fallbacks, Fallback{Sizing: sizingOf(f.Decision), Cost: f.Cost})
+		}
+	}
 	return p, nil
+}
+
+func sizingOf(d sizing.Decision) Sizing {
+	return Sizing{
+		Model: d.Model, InstanceType: d.InstanceType, GPU: d.GPU, GPUs: d.GPUs, DType: d.DType,
+		TensorParallelSize: d.TensorParallel, PipelineParallelSize: d.PipelineParallel,
+		GPUMemoryUtilization: d.GPUMemoryUtilization,
+		WeightsGiB:           round2(d.WeightsGiB), KVCacheGiB: round2(d.KVCacheGiB),
+		KVCacheTokens: d.KVCacheTokens, MaxModelLen: d.MaxModelLen, Notes: d.Notes,
+	}
+}
+
+// awaitExports resolves the stack outputs the program exported.
+func awaitExports(ctx *pulumi.Context, exports map[string]pulumi.Input) (map[string]any, error) {
+	out := make(map[string]any, len(exports))
+	for name, v := range exports {
+		r, err := internals.UnsafeAwaitOutput(ctx.Context(), pulumi.ToOutput(v))
+		if err != nil {
+			return nil, fmt.Errorf("stack output %s: %w", name, err)
+		}
+		switch {
+		case r.Secret:
+			out[name] = SecretMask
+		case !r.Known:
+			out[name] = Unknown
+		default:
+			out[name] = jsonValue(r.Value)
+		}
+	}
+	return out, nil
+}
+
+// jsonValue turns an output's Go value into plain JSON values.
+func jsonValue(v any) any {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	var out any
+	if err := json.Unmarshal(b, &out); err != nil {
+		return fmt.Sprint(v)
+	}
+	return out
 }
 
 // ProgramError is the program failing under the plan. Registered counts

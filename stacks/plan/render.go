@@ -47,6 +47,23 @@ func (p *Plan) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  note: %s\n", n)
 	}
 
+	if len(p.Fallbacks) > 0 {
+		fmt.Fprintf(w, "\nFallback instance types (launched in this order when the ones before have no capacity in any zone):\n")
+		for i, f := range p.Fallbacks {
+			fs := f.Sizing
+			fmt.Fprintf(w, "  %d. %s (%d x %s): tensor parallel %d, pipeline parallel %d, %s, max model length %d; ",
+				i+1, fs.InstanceType, fs.GPUs, fs.GPU, fs.TensorParallelSize, fs.PipelineParallelSize, fs.DType, fs.MaxModelLen)
+			if f.Cost.Known {
+				fmt.Fprintf(w, "%.2f %s per hour\n", f.Cost.PerHour, f.Cost.Currency)
+			} else {
+				fmt.Fprintf(w, "no price\n")
+			}
+			for _, n := range fs.Notes {
+				fmt.Fprintf(w, "     note: %s\n", n)
+			}
+		}
+	}
+
 	fmt.Fprintf(w, "\nResources to create (%d):\n", len(p.Resources))
 	children := map[string][]Resource{}
 	for _, r := range p.Resources {
@@ -68,6 +85,9 @@ func (p *Plan) WriteText(w io.Writer) {
 			sort.Strings(keys)
 			for _, k := range keys {
 				fmt.Fprintf(w, "%s      %s: %s\n", indent, k, short(r.Inputs[k]))
+			}
+			for _, n := range r.Shown {
+				fmt.Fprintf(w, "%s      (%s)\n", indent, n)
 			}
 			if r.Name != parent {
 				walk(r.Name, depth+1)
