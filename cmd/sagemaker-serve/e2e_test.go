@@ -230,6 +230,7 @@ func TestBadBodies(t *testing.T) {
 		{name: "both", body: `{"messages":[],"prompt":"hi"}`, wantCode: 400, wantMsg: `both "messages" and "prompt"`},
 		{name: "too large", body: big, wantCode: 413, wantMsg: "larger than 4194304 bytes"},
 		{name: "GET invocations", method: http.MethodGet, body: "", wantCode: 405, wantMsg: "use POST /invocations"},
+		{name: "PUT ping", method: http.MethodPut, path: "/ping", wantCode: 405, wantMsg: "use GET /ping"},
 		{name: "unknown route", path: "/v1/chat/completions", body: `{"messages":[]}`, wantCode: 404, wantMsg: "GET /ping and POST /invocations"},
 	}
 	for _, tt := range tests {
