@@ -1,0 +1,222 @@
+// Command sagemaker-serve is PID 1 of the project's SageMaker container:
+// the vLLM image the EKS target runs, plus this entry point. SageMaker
+// starts the image as "docker run <image> serve"; sagemaker-serve then
+//
+//   - listens on 8080 (or SAGEMAKER_BIND_TO_PORT) at once, answering
+//     GET /ping (200 only while vLLM's /health is) and POST /invocations
+//     (an OpenAI chat body with "messages", or a completions body with
+//     "prompt"; streamed back when it asks "stream": true);
+//   - starts vLLM on 127.0.0.1 with a random port and key, its arguments from
+//     the SM_VLLM_* variables, the weights from /opt/ml/model, offline;
+//   - with GUARDRAIL_ENABLED=true, sends /invocations through the guardrail
+//     gateway (cmd/guardrail/gateway: the same policy engine and blocked
+//     responses as the EC2 and EKS targets);
+//   - forwards vLLM's output, exits with vLLM's status when vLLM dies (so
+//     that SageMaker replaces the instance), and on SIGTERM drains open
+//     requests and stops vLLM before SageMaker's SIGKILL 30 seconds later.
+//
+// See README.md for the environment and the image.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/gateway"
+)
+
+// Exit statuses of the entry point itself (vLLM's own are passed on).
+const (
+	exitFailure = 1
+	exitConfig  = 2
+)
+
+// runOptions are the timings and hooks; main uses productionOptions.
+type runOptions struct {
+	// reapAll makes the entry point reap every child, as PID 1 must.
+	reapAll bool
+	// healthInterval is how often vLLM's /health is polled until it is up.
+	healthInterval time.Duration
+	// drainTimeout is how long open requests get after SIGTERM, and
+	// stopTimeout how long vLLM then gets before it is killed. SageMaker
+	// sends SIGKILL 30 seconds after SIGTERM (your-algorithms-inference-
+	// code.md): together they stay below that.
+	drainTimeout time.Duration
+	stopTimeout  time.Duration
+	// listening, if set, is told the address once the port is open.
+	listening func(net.Addr)
+}
+
+var productionOptions = runOptions{
+	healthInterval: time.Second,
+	drainTimeout:   18 * time.Second,
+	stopTimeout:    10 * time.Second,
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	o := productionOptions
+	o.reapAll = os.Getpid() == 1
+	os.Exit(run(ctx, os.Args[1:], os.Environ(), os.Stdout, os.Stderr, o))
+}
+
+// run is the entry point: it returns the process's exit status. Cancelling
+// ctx is SIGTERM.
+func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, o runOptions) int {
+	logger := slog.New(slog.NewTextHandler(stderr, nil)).With("component", "sagemaker-serve")
+	fail := func(code int, err error) int {
+		fmt.Fprintf(stderr, "sagemaker-serve: %v\n", err)
+		return code
+	}
+
+	c, err := loadConfig(args, environ)
+	if err != nil {
+		return fail(exitConfig, err)
+	}
+	vllmPort, err := pickPort(c.safePorts, c.port)
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	vllmKey, err := randomKey()
+	if err != nil {
+		return fail(exitFailure, err)
+	}
+	vllmURL := &url.URL{Scheme: "http", Host: net.JoinHostPort("127.0.0.1", strconv.Itoa(vllmPort))}
+	transport := loopbackTransport(gateway.DefaultUpstreamHeaderTimeout)
+	s := &server{
+		vllm:        vllmURL,
+		servedModel: c.vllm.ServedModelName,
+		maxBody:     gateway.DefaultMaxBodyBytes,
+		health:      &http.Client{Transport: loopbackTransport(pingTimeout)},
+		logger:      logger,
+	}
+	if c.guardrail {
+		h, key, err := guardrailHandler(c, vllmURL, vllmKey, transport, stdout, logger)
+		if err != nil {
+			return fail(exitConfig, err)
+		}
+		s.invoke, s.clientKey = h, key
+	} else {
+		s.invoke = passthrough(vllmURL, vllmKey, transport)
+		logger.Warn("the guardrail is off: /invocations goes to vLLM unchecked (set GUARDRAIL_ENABLED=true to apply a policy)")
+	}
+
+	// Listen before vLLM starts: SageMaker expects the port to take
+	// connections within 250 ms and pings from soon after start-up.
+	ln, err := net.Listen("tcp", ":"+strconv.Itoa(c.port))
+	if err != nil {
+		return fail(exitFailure, fmt.Errorf("listening on port %d: %w", c.port, err))
+	}
+	srv := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+		// No WriteTimeout: a stream lasts as long as the model writes.
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	if o.listening != nil {
+		o.listening(ln.Addr())
+	}
+
+	argv := append(append(append([]string(nil), c.command...), c.vllm.Args()...),
+		"--host", "127.0.0.1", "--port", strconv.Itoa(vllmPort))
+	started := time.Now()
+	logger.Info("starting vLLM", "argv", argv, "listen", ln.Addr().String())
+	child, err := startVLLM(argv, childEnv(environ, vllmKey), stdout, stderr, o.reapAll, logger)
+	if err != nil {
+		_ = srv.Close()
+		return fail(exitFailure, err)
+	}
+	watchCtx, stopWatch := context.WithCancel(ctx)
+	defer stopWatch()
+	go s.watchReady(watchCtx, o.healthInterval, started)
+
+	select {
+	case <-child.done:
+		// vLLM is gone: so is this container, so that SageMaker replaces
+		// it rather than route requests to a model that is not there.
+		s.stopping.Store(true)
+		_ = srv.Close()
+		child.finish()
+		code := child.state.exitCode()
+		logger.Error("vLLM exited: stopping the container", "status", child.state.String())
+		if code == 0 {
+			code = exitFailure // nobody asked it to stop
+		}
+		return code
+	case err := <-served:
+		s.stopping.Store(true)
+		child.stop(o.stopTimeout)
+		child.finish()
+		return fail(exitFailure, fmt.Errorf("serving: %w", err))
+	case <-ctx.Done():
+	}
+
+	s.stopping.Store(true)
+	logger.Info("stopping: draining open requests", "timeout", o.drainTimeout)
+	dctx, cancel := context.WithTimeout(context.Background(), o.drainTimeout)
+	defer cancel()
+	if err := srv.Shutdown(dctx); err != nil {
+		logger.Warn("requests still open after the drain timeout were cut", "err", err)
+		_ = srv.Close()
+	}
+	if err := <-served; !errors.Is(err, http.ErrServerClosed) {
+		logger.Warn("serving", "err", err)
+	}
+	killed := child.stop(o.stopTimeout)
+	child.finish()
+	logger.Info("vLLM stopped", "status", child.state.String(), "killed", killed)
+	if killed {
+		return exitFailure
+	}
+	return 0
+}
+
+// guardrailHandler verifies the policy file and builds the gateway in front
+// of vLLM. The gateway wants a client key; SageMaker has already
+// authenticated the caller with IAM, so the key is a random one that only
+// the entry point knows and presents.
+func guardrailHandler(c config, vllmURL *url.URL, vllmKey string, transport http.RoundTripper, audit io.Writer, logger *slog.Logger) (http.Handler, string, error) {
+	if c.policySHA256 != "" {
+		if err := verifyPolicySHA256(c.policyPath, c.policySHA256); err != nil {
+			return nil, "", err
+		}
+	}
+	clientKey, err := randomKey()
+	if err != nil {
+		return nil, "", err
+	}
+	gw, err := gateway.New(c.policyPath, gateway.Options{
+		Upstream:       vllmURL,
+		UpstreamAPIKey: vllmKey,
+		APIKeys:        []string{clientKey},
+		MaxBodyBytes:   gateway.DefaultMaxBodyBytes,
+		Transport:      transport,
+		// One JSON record per request, never the checked text, beside
+		// vLLM's log in CloudWatch.
+		Audit: slog.New(slog.NewJSONHandler(audit, nil)),
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("guardrail: %w", err)
+	}
+	logger.Info("guardrail on", "policy", gw.PolicyName, "file", c.policyPath, "sha256_pinned", c.policySHA256 != "",
+		"fail_mode", gw.FailMode, "stream_mode", gw.StreamMode, "scan_reasoning", gw.ScanReasoning,
+		"strip_reasoning", gw.StripReasoning, "holdback_bytes", gw.OutputHoldback)
+	return gw.Handler, clientKey, nil
+}
