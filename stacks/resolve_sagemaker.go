@@ -139,6 +139,9 @@ func resolveSageMaker(d *Deployment) error {
 			s.Image = DefaultSageMakerRepo + ":v" + s.VLLM.String()
 		}
 		s.Environment = customEnvironment(d)
+		if note := sageMakerServer(d).AttentionNote(); note != "" {
+			d.Decision.Notes = append(d.Decision.Notes, note)
+		}
 	}
 	s.DownloadTimeoutSeconds, s.StartupTimeoutSeconds = sageMakerTimeouts(d.Decision.WeightsGiB)
 	if d.Instance.LocalNVMeGB == 0 {
@@ -208,6 +211,10 @@ func customEnvironment(d *Deployment) map[string]string {
 	if dec.PipelineParallel > 1 {
 		env["SM_VLLM_PIPELINE_PARALLEL_SIZE"] = strconv.Itoa(dec.PipelineParallel)
 	}
+	// The container passes its environment on to vLLM (cmd/sagemaker-serve).
+	for _, v := range sageMakerServer(d).Env() {
+		env[v.Name] = v.Value
+	}
 	return env
 }
 
@@ -219,3 +226,8 @@ func lmiDType(vllmDType string) string {
 }
 
 func clamp(v, lo, hi int) int { return max(lo, min(v, hi)) }
+
+// sageMakerServer is the vLLM server the custom container runs.
+func sageMakerServer(d *Deployment) vllm.Server {
+	return vllm.Server{Decision: d.Decision, Version: d.SageMaker.VLLM, AttentionBackend: d.Config.VLLMAttentionBackend}
+}

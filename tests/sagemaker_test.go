@@ -10,6 +10,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail/policydigest"
 )
 
 func sagemakerCfg(region string, kv ...string) map[string]string {
@@ -266,7 +268,9 @@ func TestSageMakerCustomContainer(t *testing.T) {
 			assert.Equal(t, "/opt/ml/model/.guardrail/policy.yaml", env["GUARDRAIL_POLICY"])
 			sum := sha256.Sum256(policyYAML)
 			assert.Equal(t, hex.EncodeToString(sum[:]), env["GUARDRAIL_POLICY_SHA256"])
-			assert.Len(t, env["GUARDRAIL_POLICY_DIR_SHA256"], 64)
+			dirSum, err := policydigest.Dir(policyDir)
+			require.NoError(t, err)
+			assert.Equal(t, dirSum, env["GUARDRAIL_POLICY_DIR_SHA256"], "what the container checks the copied directory against")
 
 			// The policy files go under the weights prefix, which SageMaker copies to /opt/ml/model.
 			prefix := "models/deepseek-ai/DeepSeek-R1-Distill-Qwen-32B/.guardrail/"
@@ -329,4 +333,16 @@ func TestSageMakerTimeoutsInsideProviderWait(t *testing.T) {
 		assert.GreaterOrEqual(t, dl, 600.0, model)
 		assert.GreaterOrEqual(t, st, 600.0, model)
 	}
+}
+
+// TestSageMakerAttentionBackendOnT4: the custom container on ml.g4dn gets the
+// attention backend the EC2 server gets there (vLLM #25528).
+func TestSageMakerAttentionBackendOnT4(t *testing.T) {
+	p := mustPlan(t, sagemakerCfg("cn-north-1", "model", "deepseek-r1-distill-qwen-1.5b", "instanceType", "ml.g4dn.xlarge"))
+	env := one(t, p, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)["environment"].(map[string]any)
+	assert.Equal(t, "TRITON_ATTN_VLLM_V1", env["VLLM_ATTENTION_BACKEND"])
+	assert.Contains(t, strings.Join(p.Sizing.Notes, " "), "FlexAttention")
+	p = mustPlan(t, sagemakerCfg("cn-north-1"))
+	env = one(t, p, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)["environment"].(map[string]any)
+	assert.NotContains(t, env, "VLLM_ATTENTION_BACKEND", "A10G has FlashAttention")
 }

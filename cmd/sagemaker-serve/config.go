@@ -23,6 +23,9 @@ const (
 	envGuardrailEnabled = "GUARDRAIL_ENABLED"
 	envGuardrailPolicy  = "GUARDRAIL_POLICY"
 	envGuardrailSHA256  = "GUARDRAIL_POLICY_SHA256"
+	// envGuardrailDirSHA256 pins the whole policy directory (policy.yaml
+	// and its word lists): components/guardrail/policydigest.
+	envGuardrailDirSHA256 = "GUARDRAIL_POLICY_DIR_SHA256"
 
 	// envVLLMCommand replaces "vllm serve" (tests start a fake in its place).
 	// A JSON array of strings, or words separated by spaces.
@@ -50,9 +53,10 @@ type config struct {
 	command   []string
 	vllm      vllmCLI
 
-	guardrail    bool
-	policyPath   string
-	policySHA256 string // lower-case hex, empty when not pinned
+	guardrail       bool
+	policyPath      string
+	policySHA256    string // lower-case hex, empty when not pinned
+	policyDirSHA256 string // lower-case hex of the directory digest, empty when not pinned
 }
 
 // env looks variables up in a KEY=value list; the last entry wins, as in
@@ -137,12 +141,20 @@ func (c *config) guardrailConfig(e env) error {
 	}
 	path, pathSet := e.get(envGuardrailPolicy)
 	sum, sumSet := e.get(envGuardrailSHA256)
+	dirSum, dirSumSet := e.get(envGuardrailDirSHA256)
 	if !c.guardrail {
-		if pathSet || sumSet {
-			return fmt.Errorf("%s or %s is set but %s is not true: set %s=true to apply the policy, or remove them",
-				envGuardrailPolicy, envGuardrailSHA256, envGuardrailEnabled, envGuardrailEnabled)
+		if pathSet || sumSet || dirSumSet {
+			return fmt.Errorf("%s, %s or %s is set but %s is not true: set %s=true to apply the policy, or remove them",
+				envGuardrailPolicy, envGuardrailSHA256, envGuardrailDirSHA256, envGuardrailEnabled, envGuardrailEnabled)
 		}
 		return nil
+	}
+	if dirSumSet {
+		s := strings.ToLower(strings.TrimSpace(dirSum))
+		if b, err := hex.DecodeString(s); err != nil || len(b) != 32 {
+			return fmt.Errorf("%s=%q: want the 64 hex digits of the policy directory's digest", envGuardrailDirSHA256, dirSum)
+		}
+		c.policyDirSHA256 = s
 	}
 	if pathSet {
 		if path == "" {

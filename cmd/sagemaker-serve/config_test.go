@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail/policydigest"
 )
 
 func TestLoadConfig(t *testing.T) {
@@ -85,6 +87,30 @@ func TestLoadConfig(t *testing.T) {
 			tt.check(t, c)
 		})
 	}
+}
+
+func TestVerifyPolicyDirSHA256(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "policy.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("version: 1\n"), 0o600))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "words.txt"), []byte("a\n"), 0o600))
+	want, err := policydigest.Dir(dir)
+	require.NoError(t, err)
+	require.NoError(t, verifyPolicyDirSHA256(p, want))
+
+	// A word list changed beside an unchanged policy.yaml is refused.
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "words.txt"), []byte("b\n"), 0o600))
+	err = verifyPolicyDirSHA256(p, want)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "GUARDRAIL_POLICY_DIR_SHA256 is "+want)
+
+	c, err := loadConfig(nil, []string{"GUARDRAIL_ENABLED=true", "GUARDRAIL_POLICY_DIR_SHA256=" + strings.ToUpper(want)})
+	require.NoError(t, err)
+	assert.Equal(t, want, c.policyDirSHA256)
+	_, err = loadConfig(nil, []string{"GUARDRAIL_POLICY_DIR_SHA256=" + want})
+	require.Error(t, err, "a pinned policy without the guardrail")
+	_, err = loadConfig(nil, []string{"GUARDRAIL_ENABLED=true", "GUARDRAIL_POLICY_DIR_SHA256=xyz"})
+	require.Error(t, err)
 }
 
 func TestVerifyPolicySHA256(t *testing.T) {

@@ -198,6 +198,11 @@ func guardrailHandler(c config, vllmURL *url.URL, vllmKey string, transport http
 			return nil, "", err
 		}
 	}
+	if c.policyDirSHA256 != "" {
+		if err := verifyPolicyDirSHA256(c.policyPath, c.policyDirSHA256); err != nil {
+			return nil, "", err
+		}
+	}
 	clientKey, err := randomKey()
 	if err != nil {
 		return nil, "", err
@@ -215,7 +220,7 @@ func guardrailHandler(c config, vllmURL *url.URL, vllmKey string, transport http
 	if err != nil {
 		return nil, "", fmt.Errorf("guardrail: %w", err)
 	}
-	logger.Info("guardrail on", "policy", gw.PolicyName, "file", c.policyPath, "sha256_pinned", c.policySHA256 != "",
+	logger.Info("guardrail on", "policy", gw.PolicyName, "file", c.policyPath, "sha256_pinned", c.policySHA256 != "", "dir_sha256_pinned", c.policyDirSHA256 != "",
 		"fail_mode", gw.FailMode, "stream_mode", gw.StreamMode, "scan_reasoning", gw.ScanReasoning,
 		"strip_reasoning", gw.StripReasoning, "holdback_bytes", gw.OutputHoldback)
 	return gw.Handler, clientKey, nil

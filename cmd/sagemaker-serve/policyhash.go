@@ -5,14 +5,17 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail/policydigest"
 )
 
 // verifyPolicySHA256 checks that the policy file is the one the deployer
 // meant: the SHA-256 of its bytes, exactly as stored (what `sha256sum
 // policy.yaml` prints), must be want (lower-case hex). Only policy.yaml is
-// hashed: word list files it names (words.lists[].files) are not, so a
-// deployer that pins the policy should keep its lists inline or accept
-// that those files travel unpinned beside it.
+// hashed here: the word list files it names are pinned with the whole
+// directory by verifyPolicyDirSHA256 (GUARDRAIL_POLICY_DIR_SHA256), which
+// the Pulumi program sets beside this one.
 //
 // The policy arrives with the weights (an S3 prefix SageMaker copies to
 // /opt/ml/model) or is baked into the image; the hash ties the running
@@ -27,6 +30,23 @@ func verifyPolicySHA256(path, want string) error {
 	if got := hex.EncodeToString(sum[:]); got != want {
 		return fmt.Errorf("policy %s has SHA-256 %s, but %s is %s: refusing to start with a policy other than the one deployed",
 			path, got, envGuardrailSHA256, want)
+	}
+	return nil
+}
+
+// verifyPolicyDirSHA256 checks every file of the policy's directory (the
+// policy and the word lists beside it) against the digest the deployer
+// computed with the same function (components/guardrail/policydigest): a
+// word list changed, missing or added beside the policy refuses the start.
+func verifyPolicyDirSHA256(policyPath, want string) error {
+	dir := filepath.Dir(policyPath)
+	got, err := policydigest.Dir(dir)
+	if err != nil {
+		return fmt.Errorf("checking the policy directory's digest: %w", err)
+	}
+	if got != want {
+		return fmt.Errorf("policy directory %s has digest %s, but %s is %s: refusing to start with word lists "+
+			"other than the ones deployed", dir, got, envGuardrailDirSHA256, want)
 	}
 	return nil
 }

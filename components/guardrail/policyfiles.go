@@ -1,8 +1,6 @@
 package guardrail
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -11,6 +9,8 @@ import (
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail/policydigest"
 )
 
 // PolicyFilesArgs configures PolicyFiles.
@@ -73,24 +73,16 @@ func NewPolicyFiles(ctx *pulumi.Context, name string, args *PolicyFilesArgs, opt
 }
 
 // FileSHA256 is the hex SHA-256 of one file's content.
-func FileSHA256(content string) string {
-	sum := sha256.Sum256([]byte(content))
-	return hex.EncodeToString(sum[:])
-}
+func FileSHA256(content string) string { return policydigest.SHA256([]byte(content)) }
 
-// DirSHA256 digests a policy directory: the SHA-256 of the sorted lines
-// "<name> <SHA-256 of its content>\n". Any change to any file changes it,
-// which is what makes a server that reads the policy once at start pick up
-// the new one (a changed digest is a changed container environment).
+// DirSHA256 digests a policy directory (policydigest.Files). Any change to
+// any file changes it, which is what makes a server that reads the policy
+// once at start pick up the new one (a changed digest is a changed container
+// environment), and what the container checks the files it got against.
 func DirSHA256(files map[string]string) string {
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
+	b := make(map[string][]byte, len(files))
+	for n, c := range files {
+		b[n] = []byte(c)
 	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, n := range names {
-		b.WriteString(n + " " + FileSHA256(files[n]) + "\n")
-	}
-	return FileSHA256(b.String())
+	return policydigest.Files(b)
 }
