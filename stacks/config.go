@@ -97,6 +97,15 @@ type Config struct {
 	DevicePluginImage       string
 	AWSCLIImage             string
 
+	// EKS (issue 9): API endpoint, managed add-ons, the guardrail image tag,
+	// and the AWS identity the Kubernetes provider signs in with (read
+	// from the AWS provider's own aws:profile and aws:assumeRole).
+	EKSPrivateEndpointOnly bool
+	EKSAddonVersions       map[string]string
+	GuardrailImageTag      string
+	AWSProfile             string
+	AWSAssumeRoleARN       string
+
 	Guardrail          bool
 	GuardrailBinary    string
 	GuardrailPolicyDir string
@@ -326,6 +335,13 @@ func Load(src configSource) (*Config, error) {
 	c.DevicePluginImage = r.string("devicePluginImage", "")
 	c.AWSCLIImage = r.string("awsCliImage", "")
 
+	// EKS (issue 9).
+	c.EKSPrivateEndpointOnly = r.bool("eksPrivateEndpointOnly", false)
+	c.EKSAddonVersions = r.stringMap("eksAddonVersions")
+	c.GuardrailImageTag = r.string("guardrailImageTag", DefaultGuardrailImageTag)
+	c.AWSProfile = r.string("aws:profile", "")
+	c.AWSAssumeRoleARN = r.assumeRoleARN()
+
 	c.Guardrail = r.bool("guardrail", false)
 	c.GuardrailBinary = r.string("guardrailBinary", "dist/guardrail-linux-amd64")
 	c.GuardrailPolicyDir = r.string("guardrailPolicyDir", "cmd/guardrail/policies/default")
@@ -413,12 +429,7 @@ func checkLocal(r *reader, c *Config) {
 		r.fail("eksGpuNodesDesired", strconv.Itoa(c.EKSGPUNodesDesired), "must lie between eksGpuNodesMin (%d) and eksGpuNodesMax (%d)",
 			c.EKSGPUNodesMin, c.EKSGPUNodesMax)
 	}
-	for _, cidr := range c.EKSPublicAccessCIDRs {
-		if p, err := netip.ParsePrefix(cidr); err != nil || p.Bits() == 0 {
-			r.fail("eksPublicAccessCidrs", cidr, "must be a CIDR of your own networks, such as 203.0.113.0/24; "+
-				"leave it empty to keep the Kubernetes API private to the VPC")
-		}
-	}
+	checkLocalEKS(r, c)
 	if c.Guardrail && c.APIPort == 8001 {
 		r.fail("apiPort", "8001", "is where vLLM listens behind the guardrail; choose another port")
 	}

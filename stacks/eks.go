@@ -20,6 +20,9 @@ import (
 func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	c := d.Config
 	s := d.EKS
+	if err := checkEndpointDeployable(ctx, c); err != nil {
+		return err
+	}
 	registry, err := imageRegistry(ctx, d)
 	if err != nil {
 		return err
@@ -39,8 +42,8 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		host, port = "127.0.0.1", vllmBehindGuardrailPort
 		gw = &k8sserving.Guardrail{Image: inRegistry(registry, s.GuardrailImage), Policy: policy}
 	}
-	// Nodes reach EC2 (VPC CNI), ECR, STS (IRSA) and CloudWatch Logs
-	// privately; the Kubernetes API endpoint is private to the VPC.
+	// Nodes reach EC2 (VPC CNI), ECR (our images and the EKS add-on
+	// registry of the region), STS (IRSA) and CloudWatch Logs privately.
 	net, err := newNetwork(ctx, d, []string{"ec2", "ecr.api", "ecr.dkr", "sts", "logs"})
 	if err != nil {
 		return err
@@ -55,17 +58,20 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	}
 
 	clusterName := fmt.Sprintf("%s-%s", baseName, ctx.Stack())
+	deployer := eks.Deployer{Profile: c.AWSProfile, RoleARN: c.AWSAssumeRoleARN}
 	cluster, err := eks.New(ctx, baseName+"-eks", &eks.Args{
 		Region:            d.Region,
 		Name:              clusterName,
 		KubernetesVersion: c.EKSKubernetesVersion,
 		VpcID:             net.VpcID,
 		SubnetIDs:         net.PrivateSubnetIDs,
-		PublicAccessCIDRs: c.EKSPublicAccessCIDRs,
+		Endpoint:          eks.Endpoint{PublicAccessCIDRs: c.EKSPublicAccessCIDRs, PrivateOnly: c.EKSPrivateEndpointOnly},
 		KMSKeyARN:         c.KMSKeyARN,
 		System:            eks.NodeGroup{InstanceType: c.EKSSystemInstanceType, Min: 1, Desired: 2, Max: 3, DiskGiB: 50},
 		GPU: eks.NodeGroup{InstanceType: d.Decision.InstanceType, Min: c.EKSGPUNodesMin,
 			Desired: c.EKSGPUNodesDesired, Max: c.EKSGPUNodesMax, DiskGiB: s.NodeDiskGiB},
+		AddonVersions: s.AddonVersions,
+		Deployer:      deployer,
 	})
 	if err != nil {
 		return err
@@ -86,22 +92,24 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 			Decision:        d.Decision,
 			Version:         s.VLLM,
 		},
-		Images:               images,
-		GPUTaint:             eks.GPUTaint,
-		GPUNodeSelector:      map[string]string{eks.NodeRoleLabel: "gpu"},
-		WeightsBucket:        store.BucketName,
-		WeightsPrefix:        d.WeightsPrefix,
-		OIDCProviderARN:      cluster.OIDCProviderARN,
-		OIDCProviderURL:      cluster.OIDCProviderURL,
-		KMSKeyARN:            c.KMSKeyARN,
-		APIKey:               key.Value,
-		Replicas:             c.EKSReplicas,
-		InternalLoadBalancer: c.EKSInternalLoadBalancer,
-		AllowedCIDRs:         allowed,
-		StartupSeconds:       s.StartupSeconds,
-		WeightsDiskGiB:       s.WeightsDiskGiB,
-		Guardrail:            gw,
-		ServicePort:          c.APIPort,
+		Images:                images,
+		GPUTaint:              eks.GPUTaint,
+		GPUNodeSelector:       map[string]string{eks.NodeRoleLabel: "gpu"},
+		WeightsBucket:         store.BucketName,
+		WeightsPrefix:         d.WeightsPrefix,
+		OIDCProviderARN:       cluster.OIDCProviderARN,
+		OIDCProviderURL:       cluster.OIDCProviderURL,
+		KMSKeyARN:             c.KMSKeyARN,
+		APIKey:                key.Value,
+		Replicas:              c.EKSReplicas,
+		InternalLoadBalancer:  c.EKSInternalLoadBalancer,
+		AllowedCIDRs:          allowed,
+		LoadBalancerSubnetIDs: net.PrivateSubnetIDs,
+		Resources:             s.Pod,
+		StartupSeconds:        s.StartupSeconds,
+		WeightsDiskGiB:        s.WeightsDiskGiB,
+		Guardrail:             gw,
+		ServicePort:           c.APIPort,
 	}, pulumi.Providers(cluster.Provider))
 	if err != nil {
 		return err
@@ -111,6 +119,8 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	exportWeights(ctx, d, store)
 	ctx.Export("clusterName", cluster.ClusterName)
 	ctx.Export("kubeconfig", cluster.Kubeconfig)
+	ctx.Export("addonImageRegistry", pulumi.String(cluster.AddonRegistry))
+	ctx.Export("rolloutStatusCommand", pulumi.String("kubectl -n "+k8sserving.Namespace+" rollout status deploy/vllm --timeout 60m"))
 	exported := map[string]string{"vllm": images.VLLM, "devicePlugin": images.DevicePlugin, "awsCli": images.AWSCLI}
 	if gw != nil {
 		exported["guardrail"] = gw.Image
@@ -118,7 +128,7 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	ctx.Export("images", pulumi.ToStringMap(exported))
 	ctx.Export("apiKeySecretArn", key.SecretARN)
 	ctx.Export("apiKey", key.Value)
-	ctx.Export("updateKubeconfigCommand", pulumi.Sprintf("aws eks update-kubeconfig --region %s --name %s", r, clusterName))
+	ctx.Export("updateKubeconfigCommand", pulumi.String(UpdateKubeconfigCommand(r, clusterName, deployer)))
 	ctx.Export("portForwardCommand", pulumi.Sprintf("kubectl -n %s port-forward svc/%s %d:%d",
 		k8sserving.Namespace, serving.ServiceName, c.APIPort, c.APIPort))
 	ctx.Export("curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
@@ -170,4 +180,41 @@ func inRegistry(registry, image string) string {
 		return image
 	}
 	return registry + "/" + image
+}
+
+// checkEndpointDeployable refuses, at deploy time, an API endpoint open only
+// to documentation addresses (RFC 5737), such as the placeholder of the
+// shipped EKS stack: nobody sends from them, and `pulumi up` would stall at
+// the first Kubernetes object. A preview (and the offline plan) only warns,
+// so that the shipped stack still plans; `pulumi up` stops before it
+// creates anything.
+func checkEndpointDeployable(ctx *pulumi.Context, c *Config) error {
+	if c.EKSPrivateEndpointOnly || len(c.EKSPublicAccessCIDRs) == 0 {
+		return nil
+	}
+	for _, cidr := range c.EKSPublicAccessCIDRs {
+		if !eks.IsDocumentationRange(cidr) {
+			return nil // a real network is listed
+		}
+	}
+	err := &ConfigError{Key: key("eksPublicAccessCidrs"), Value: strings.Join(c.EKSPublicAccessCIDRs, ","),
+		Msg: "lists only documentation addresses (RFC 5737), a placeholder that no machine sends from: " + egressHint}
+	if ctx.DryRun() {
+		return ctx.Log.Warn(err.Error()+" (`pulumi up` refuses it)", nil)
+	}
+	return invalid(err)
+}
+
+// UpdateKubeconfigCommand writes a kubeconfig for kubectl that signs in
+// like the program's provider: the same region and, when set, profile and
+// role.
+func UpdateKubeconfigCommand(region, clusterName string, deployer eks.Deployer) string {
+	cmd := fmt.Sprintf("aws eks update-kubeconfig --region %s --name %s", region, clusterName)
+	if deployer.Profile != "" {
+		cmd += " --profile " + deployer.Profile
+	}
+	if deployer.RoleARN != "" {
+		cmd += " --role-arn " + deployer.RoleARN
+	}
+	return cmd
 }

@@ -5,6 +5,8 @@ import (
 	"math"
 	"regexp"
 
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/eks"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/k8sserving"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 )
@@ -26,6 +28,11 @@ type EKSSettings struct {
 	// GPU nodes' root volume, which holds it and the images.
 	WeightsDiskGiB int
 	NodeDiskGiB    int
+	// Pod sizes the containers of a vLLM pod from the GPU node's CPU and
+	// memory; AddonVersions are the managed add-ons' versions ("" lets EKS
+	// pick).
+	Pod           k8sserving.PodResources
+	AddonVersions map[string]string
 }
 
 // Default image repositories, mirrored into ECR (see README): Docker Hub,
@@ -33,9 +40,13 @@ type EKSSettings struct {
 const (
 	DefaultDevicePluginRepo = "nvidia/k8s-device-plugin:v0.17.1"
 	DefaultAWSCLIRepo       = "amazon/aws-cli:2.22.0"
-	// DefaultGuardrailRepo is the image you build from cmd/guardrail.
-	DefaultGuardrailRepo = "deepseek-r1-cn/guardrail:latest"
-	defaultVLLMRepo      = "vllm/vllm-openai"
+	// DefaultGuardrailRepo is the image you build from cmd/guardrail, and
+	// DefaultGuardrailImageTag the tag you push it with (guardrailImageTag):
+	// a fixed tag, never latest, so that every node runs the same gateway
+	// and a new build is rolled out by changing the tag.
+	DefaultGuardrailRepo     = "deepseek-r1-cn/guardrail"
+	DefaultGuardrailImageTag = "0.1.0"
+	defaultVLLMRepo          = "vllm/vllm-openai"
 )
 
 var k8sVersionPattern = regexp.MustCompile(`^1\.\d{2}$`)
@@ -77,19 +88,30 @@ func resolveEKS(d *Deployment) error {
 	if err := s.VLLM.CheckGPU(d.Instance.GPU); err != nil {
 		return &ConfigError{Key: key("vllmVersion"), Value: c.VLLMVersion, Msg: fmt.Sprintf("on %s: %v", d.Instance.Name, err)}
 	}
-	if !d.Instance.GPU.OpenKernelDriver {
-		// The EKS AL2023 NVIDIA AMI ships NVIDIA's open kernel modules.
-		return &ConfigError{Key: key("instanceType"), Value: d.Instance.Name, Msg: fmt.Sprintf(
-			"has %s GPUs, which the EKS AL2023 NVIDIA AMI's open kernel driver does not support: use a g4dn or g5 type",
-			d.Instance.GPU.Name)}
-	}
+	// V100 (p3) nodes are allowed: the AL2023 NVIDIA AMI builds both of
+	// NVIDIA's kernel modules and loads the proprietary one when a GPU is
+	// missing from the open module's supported-devices list, as Volta is
+	// (awslabs/amazon-eks-ami templates/al2023/runtime/gpu/nvidia-kmod-load.sh,
+	// devices-support-open; it also loads the proprietary one on g4dn and g5).
+	// Its default driver branch is 580 (templates/al2023/variables-default.json),
+	// which NVIDIA says is the last to support Volta (UNCONFIRMED here).
 	s.GPUsPerReplica = d.Decision.TensorParallel * d.Decision.PipelineParallel
 	s.ReplicasPerNode = d.Instance.GPUs / s.GPUsPerReplica
-	if need := (c.EKSReplicas + s.ReplicasPerNode - 1) / s.ReplicasPerNode; need > c.EKSGPUNodesMax {
+	// No autoscaler runs in the cluster: the replicas must fit the nodes the
+	// group starts with (eksGpuNodesDesired), not the ones it may grow to;
+	// a replica beyond them stays Pending until someone scales the group.
+	if need := (c.EKSReplicas + s.ReplicasPerNode - 1) / s.ReplicasPerNode; need > c.EKSGPUNodesDesired {
 		return &ConfigError{Key: key("eksReplicas"), Value: fmt.Sprint(c.EKSReplicas), Msg: fmt.Sprintf(
-			"needs %d GPU nodes (%d replica(s) of %d GPUs per %s), more than eksGpuNodesMax (%d)",
-			need, s.ReplicasPerNode, s.GPUsPerReplica, d.Instance.Name, c.EKSGPUNodesMax)}
+			"needs %d GPU nodes (%d replica(s) of %d GPUs fit one %s), more than eksGpuNodesDesired (%d): "+
+				"raise eksGpuNodesDesired (and eksGpuNodesMax) or lower eksReplicas; no cluster autoscaler adds nodes",
+			need, s.ReplicasPerNode, s.GPUsPerReplica, d.Instance.Name, c.EKSGPUNodesDesired)}
 	}
+	pod, err := k8sserving.SizePod(d.Instance.VCPUs, d.Instance.MemoryGiB, s.ReplicasPerNode, c.Guardrail)
+	if err != nil {
+		return &ConfigError{Key: key("instanceType"), Value: d.Instance.Name, Msg: "is too small for a vLLM pod: " + err.Error()}
+	}
+	s.Pod = pod
+	s.AddonVersions = eks.AddonVersions(c.EKSKubernetesVersion, c.EKSAddonVersions)
 	if s.VLLMImage == "" {
 		s.VLLMImage = defaultVLLMRepo + ":v" + s.VLLM.String()
 	}
@@ -100,7 +122,7 @@ func resolveEKS(d *Deployment) error {
 		s.AWSCLIImage = DefaultAWSCLIRepo
 	}
 	if s.GuardrailImage == "" {
-		s.GuardrailImage = DefaultGuardrailRepo
+		s.GuardrailImage = DefaultGuardrailRepo + ":" + c.GuardrailImageTag
 	}
 	w := d.Decision.WeightsGiB
 	s.StartupSeconds = 600 + int(w*20)

@@ -11,8 +11,15 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/stacks/plan"
 )
 
+// testEgress is the deployer's egress network the EKS tests configure: an
+// RFC 5737 documentation address, which plans (with a warning) and which
+// `pulumi up` refuses (TestEKSPlaceholderRefusedAtDeploy).
+const testEgress = "198.51.100.7/32"
+
+// eksCfg is an EKS stack; kv may override any key, eksPublicAccessCidrs too.
 func eksCfg(region string, kv ...string) map[string]string {
-	base := []string{"aws:region", region, "target", "eks", "model", "deepseek-r1-distill-qwen-14b", "instanceType", "g5.12xlarge"}
+	base := []string{"aws:region", region, "target", "eks", "model", "deepseek-r1-distill-qwen-14b", "instanceType", "g5.12xlarge",
+		"eksPublicAccessCidrs", `["` + testEgress + `"]`}
 	return cfg(append(base, kv...)...)
 }
 
@@ -68,22 +75,29 @@ func TestEKSPerPartition(t *testing.T) {
 				assert.True(t, policies[c.arnPrefix+"iam::aws:policy/"+name], name)
 			}
 
-			// Every image comes from ECR in the region.
-			n := 0
-			for _, r := range p.Resources {
-				if !strings.HasPrefix(r.Type, "kubernetes:apps/v1:") {
-					continue
-				}
-				spec := podSpec(r.Inputs)
-				for _, list := range []string{"containers", "initContainers"} {
-					cs, _ := spec[list].([]any)
-					for _, ct := range cs {
-						assert.True(t, strings.HasPrefix(ct.(map[string]any)["image"].(string), c.registry), "%s: %v", r.Name, ct)
-						n++
-					}
-				}
+			// Every image comes from ECR in the region, and so would the
+			// VPC CNI's: the stand-in of pulumi-eks shows its own manifest's
+			// images unless useDefaultVpcCni is set.
+			images := planImages(p)
+			for _, img := range images {
+				assert.True(t, strings.HasPrefix(img.image, c.registry), "%s: %s", img.where, img.image)
 			}
-			assert.Equal(t, 3, n, "device plugin, weights fetcher, vLLM")
+			assert.Len(t, images, 3, "device plugin, weights fetcher, vLLM")
+			assert.Empty(t, byType(p, "eks:index:VpcCni"), "pulumi-eks must not apply its us-west-2 VPC CNI manifest")
+
+			cluster := k8sCluster(t, p)
+			assert.Equal(t, true, cluster["useDefaultVpcCni"])
+			assert.Equal(t, "API", cluster["authenticationMode"], "no aws-auth ConfigMap written from the deployer")
+			assert.Equal(t, []any{}, cluster["instanceRoles"], "given and empty: pulumi-eks makes no instance role of its own")
+			assert.NotContains(t, cluster, "vpcCniOptions")
+			assert.Equal(t, true, cluster["endpointPublicAccess"], "reachable by the deployer")
+			assert.Equal(t, []any{testEgress}, cluster["publicAccessCidrs"])
+			assertManagedAddons(t, p)
+
+			kc := providerKubeconfig(t, mustPlan(t, eksCfg(c.region, "aws:profile", "china")))
+			assert.Equal(t, []any{"eks", "get-token", "--cluster-name", "dsr1-test", "--region", c.region, "--output", "json"},
+				kc.exec["args"])
+			assert.Equal(t, []any{map[string]any{"name": "AWS_PROFILE", "value": "china"}}, kc.exec["env"])
 		})
 	}
 }
@@ -93,9 +107,7 @@ func TestEKSClusterAndNodeGroups(t *testing.T) {
 	cluster := k8sCluster(t, p)
 	assert.Equal(t, true, cluster["skipDefaultNodeGroup"])
 	assert.Equal(t, true, cluster["createOidcProvider"])
-	assert.Equal(t, true, cluster["endpointPrivateAccess"])
-	assert.Equal(t, false, cluster["endpointPublicAccess"], "private by default")
-	assert.NotContains(t, cluster, "publicAccessCidrs")
+	assert.Equal(t, true, cluster["endpointPrivateAccess"], "the nodes use the private endpoint")
 	assert.Equal(t, false, cluster["nodeAssociatePublicIpAddress"])
 	assert.Equal(t, "1.33", cluster["version"])
 	assert.Len(t, cluster["privateSubnetIds"], 2)
@@ -106,19 +118,14 @@ func TestEKSClusterAndNodeGroups(t *testing.T) {
 	assert.Equal(t, []any{"g5.12xlarge"}, gpu["instanceTypes"])
 	assert.Equal(t, []any{map[string]any{"key": "nvidia.com/gpu", "value": "true", "effect": "NO_SCHEDULE"}}, gpu["taints"])
 	assert.Equal(t, map[string]any{"minSize": 1.0, "desiredSize": 1.0, "maxSize": 1.0}, gpu["scalingConfig"])
+	assert.Equal(t, map[string]any{"deepseek-r1-cn/node-role": "gpu"}, gpu["labels"])
 	// 27.6 GiB of weights: a 50 GiB pod volume (x1.1 = 30.3, rounded up to 40, +10), plus 100 GiB.
 	assert.EqualValues(t, 150, gpu["diskSize"])
 
 	system := byName(t, p, "eks:index:ManagedNodeGroup", "dsr1-eks-system").Inputs
 	assert.Equal(t, "AL2023_x86_64_STANDARD", system["amiType"])
 	assert.NotContains(t, system, "taints", "add-ons run on the untainted system nodes")
-
-	t.Run("public API only for configured networks", func(t *testing.T) {
-		p := mustPlan(t, eksCfg("cn-northwest-1", "eksPublicAccessCidrs", `["203.0.113.0/24"]`))
-		cluster := k8sCluster(t, p)
-		assert.Equal(t, true, cluster["endpointPublicAccess"])
-		assert.Equal(t, []any{"203.0.113.0/24"}, cluster["publicAccessCidrs"])
-	})
+	assert.Equal(t, map[string]any{"deepseek-r1-cn/node-role": "system"}, system["labels"])
 }
 
 func k8sCluster(t *testing.T, p *plan.Plan) map[string]any {
@@ -142,8 +149,8 @@ func TestEKSWorkloadMatchesSizing(t *testing.T) {
 			spec := podSpec(k8s(t, p, "kubernetes:apps/v1:Deployment"))
 			vllm := spec["containers"].([]any)[0].(map[string]any)
 			res := vllm["resources"].(map[string]any)
-			assert.Equal(t, map[string]any{"nvidia.com/gpu": c.gpus}, res["limits"])
-			assert.Equal(t, map[string]any{"nvidia.com/gpu": c.gpus}, res["requests"])
+			assert.Equal(t, c.gpus, res["limits"].(map[string]any)["nvidia.com/gpu"])
+			assert.Equal(t, res["limits"], res["requests"], "Guaranteed: requests equal limits")
 			var args []string
 			for _, a := range vllm["args"].([]any) {
 				args = append(args, a.(string))
@@ -170,7 +177,9 @@ func TestEKSWorkloadSafety(t *testing.T) {
 
 	secret := k8s(t, p, "kubernetes:core/v1:Secret")
 	assert.Equal(t, plan.SecretMask, secret["stringData"])
-	assert.Equal(t, plan.SecretMask, byName(t, p, "pulumi:providers:kubernetes", "dsr1-eks").Inputs["kubeconfig"])
+	// The kubeconfig holds no credential (the AWS CLI makes a token at
+	// each call), so the plan shows it.
+	assert.NotContains(t, providerKubeconfig(t, p).raw, key)
 
 	spec := podSpec(k8s(t, p, "kubernetes:apps/v1:Deployment"))
 	vllm := spec["containers"].([]any)[0].(map[string]any)
@@ -185,6 +194,7 @@ func TestEKSWorkloadSafety(t *testing.T) {
 	assert.Equal(t, map[string]any{"deepseek-r1-cn/node-role": "gpu"}, spec["nodeSelector"])
 	for _, probe := range []string{"startupProbe", "readinessProbe", "livenessProbe"} {
 		assert.Equal(t, "/health", vllm[probe].(map[string]any)["httpGet"].(map[string]any)["path"], probe)
+		assert.Greater(t, vllm[probe].(map[string]any)["timeoutSeconds"], 1.0, probe)
 	}
 	// 27.6 GiB: 600 s + 20 s/GiB, checked every 10 s.
 	assert.EqualValues(t, 116, vllm["startupProbe"].(map[string]any)["failureThreshold"])
@@ -193,7 +203,17 @@ func TestEKSWorkloadSafety(t *testing.T) {
 	assert.Equal(t, "Memory", shm["emptyDir"].(map[string]any)["medium"])
 
 	init := spec["initContainers"].([]any)[0].(map[string]any)
-	assert.Contains(t, init["args"], "s3://dsr1-weights-offline/models/deepseek-ai/DeepSeek-R1-Distill-Qwen-14B/")
+	initEnv := map[string]any{}
+	for _, e := range init["env"].([]any) {
+		initEnv[e.(map[string]any)["name"].(string)] = e.(map[string]any)["value"]
+	}
+	assert.Equal(t, "dsr1-weights-offline", initEnv["WEIGHTS_BUCKET"])
+	assert.Equal(t, "models/deepseek-ai/DeepSeek-R1-Distill-Qwen-14B/", initEnv["WEIGHTS_PREFIX"])
+	assert.Equal(t, "cn-northwest-1", initEnv["AWS_REGION"])
+	script := init["command"].([]any)[2].(string)
+	assert.Contains(t, script, `until aws s3api head-object --bucket "$WEIGHTS_BUCKET" --key "${WEIGHTS_PREFIX}config.json"`,
+		"waits for the weights: an init container runs once per pod")
+	assert.Contains(t, script, `aws s3 sync "s3://$WEIGHTS_BUCKET/$WEIGHTS_PREFIX" "$MODEL_DIR"`)
 
 	t.Run("device plugin tolerates the GPU taint", func(t *testing.T) {
 		ds := k8s(t, p, "kubernetes:apps/v1:DaemonSet")
@@ -245,20 +265,22 @@ func TestEKSConfigErrors(t *testing.T) {
 		values map[string]string
 		want   []string
 	}{
-		{"replicas beyond the node group", eksCfg("cn-northwest-1", "eksReplicas", "3", "eksGpuNodesMax", "2", "eksGpuNodesDesired", "1"),
-			[]string{`deepseek-r1-cn:eksReplicas = "3"`, "needs 3 GPU nodes", "eksGpuNodesMax (2)"}},
+		{"replicas beyond the desired nodes", eksCfg("cn-northwest-1", "eksReplicas", "3", "eksGpuNodesMax", "3", "eksGpuNodesDesired", "1"),
+			[]string{`deepseek-r1-cn:eksReplicas = "3"`, "needs 3 GPU nodes", "eksGpuNodesDesired (1)", "no cluster autoscaler"}},
+		{"replicas that only the maximum holds", eksCfg("cn-northwest-1", "eksReplicas", "2", "eksGpuNodesMax", "2", "eksGpuNodesDesired", "1"),
+			[]string{`deepseek-r1-cn:eksReplicas = "2"`, "needs 2 GPU nodes", "eksGpuNodesDesired (1)"}},
+		{"no GPU node to start with", eksCfg("cn-northwest-1", "eksGpuNodesMin", "0", "eksGpuNodesDesired", "0"),
+			[]string{`deepseek-r1-cn:eksReplicas = "1"`, "eksGpuNodesDesired (0)"}},
 		{"image from Docker Hub", eksCfg("cn-northwest-1", "vllmImage", "vllm/vllm-openai:v0.11.0"),
 			[]string{`deepseek-r1-cn:vllmImage = "vllm/vllm-openai:v0.11.0"`, "ECR"}},
 		{"device plugin from nvcr.io", eksCfg("cn-northwest-1", "devicePluginImage", "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"),
 			[]string{`deepseek-r1-cn:devicePluginImage = "nvcr.io/nvidia/k8s-device-plugin:v0.17.1"`}},
 		{"registry of another region", eksCfg("cn-northwest-1", "imageRegistry", "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"),
 			[]string{`deepseek-r1-cn:imageRegistry = "123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn"`}},
-		{"V100 nodes", eksCfg("cn-north-1", "instanceType", "p3.16xlarge", "model", "deepseek-r1-distill-qwen-7b"),
-			[]string{`deepseek-r1-cn:instanceType = "p3.16xlarge"`, "AL2023 NVIDIA AMI"}},
 		{"Kubernetes version", eksCfg("cn-northwest-1", "eksKubernetesVersion", "latest"),
 			[]string{`deepseek-r1-cn:eksKubernetesVersion = "latest"`, "1.33"}},
 		{"public API for everyone", eksCfg("cn-northwest-1", "eksPublicAccessCidrs", `["0.0.0.0/0"]`),
-			[]string{`deepseek-r1-cn:eksPublicAccessCidrs = "0.0.0.0/0"`, "private"}},
+			[]string{`deepseek-r1-cn:eksPublicAccessCidrs = "0.0.0.0/0"`, "never 0.0.0.0/0"}},
 		{"desired outside min..max", eksCfg("cn-northwest-1", "eksGpuNodesDesired", "3", "eksGpuNodesMax", "2"),
 			[]string{`deepseek-r1-cn:eksGpuNodesDesired = "3"`}},
 		{"70B on 4 GPUs", eksCfg("cn-northwest-1", "model", "deepseek-r1-distill-llama-70b"),

@@ -76,7 +76,7 @@ func TestGuardrailOnEKS(t *testing.T) {
 	require.Len(t, cs, 2)
 	gw, vllm := cs[0].(map[string]any), cs[1].(map[string]any)
 	assert.Equal(t, "guardrail", gw["name"])
-	assert.Equal(t, "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/deepseek-r1-cn/guardrail:latest", gw["image"])
+	assert.Equal(t, "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/deepseek-r1-cn/guardrail:0.1.0", gw["image"], "a fixed tag (guardrailImageTag), never latest")
 	assert.Equal(t, []any{"-listen", "0.0.0.0:8000", "-upstream", "http://127.0.0.1:8001", "-policy", "/etc/guardrail/policy.yaml"}, gw["args"])
 	assert.Equal(t, []any{map[string]any{"name": "http", "containerPort": 8000.0}}, gw["ports"], "the Service's target")
 	sc := gw["securityContext"].(map[string]any)

@@ -1,7 +1,8 @@
 // Package eks is the cluster of the EKS alternative: an EKS control plane
-// with its own IAM roles, a small CPU node group for cluster add-ons and a
-// tainted GPU node group on the AL2023 NVIDIA AMI, plus a Kubernetes
-// provider for the workloads (package k8sserving).
+// with its own IAM roles, EKS managed add-ons whose images come from the
+// region, a small CPU node group for them and a tainted GPU node group on
+// the AL2023 NVIDIA AMI, plus a Kubernetes provider for the workloads
+// (package k8sserving) that authenticates as the AWS provider does.
 package eks
 
 import (
@@ -42,13 +43,17 @@ type Args struct {
 	KubernetesVersion string
 	VpcID             pulumi.StringInput
 	SubnetIDs         pulumi.StringArrayInput
-	// PublicAccessCIDRs opens the API endpoint to these networks; empty
-	// keeps it private to the VPC.
-	PublicAccessCIDRs []string
+	// Endpoint decides who reaches the Kubernetes API.
+	Endpoint Endpoint
 	// KMSKeyARN encrypts Kubernetes secrets; "" leaves EKS's default.
 	KMSKeyARN string
 	System    NodeGroup
 	GPU       NodeGroup
+	// AddonVersions pins the managed add-ons by name (see AddonVersions);
+	// a missing or empty one gets the version EKS picks.
+	AddonVersions map[string]string
+	// Deployer is the AWS identity of the machine running Pulumi.
+	Deployer Deployer
 }
 
 // Cluster is the component.
@@ -59,8 +64,11 @@ type Cluster struct {
 	Kubeconfig      pulumi.StringOutput `pulumi:"kubeconfig"`
 	OIDCProviderARN pulumi.StringOutput `pulumi:"oidcProviderArn"`
 	OIDCProviderURL pulumi.StringOutput `pulumi:"oidcProviderUrl"`
-	// Provider deploys into the cluster.
+	// Provider deploys into the cluster. It is created once the node groups
+	// and add-ons are, so that workloads find nodes to run on.
 	Provider *kubernetes.Provider
+	// AddonRegistry is where the nodes pull the add-on images from.
+	AddonRegistry string
 }
 
 // Validate checks the arguments before anything is registered.
@@ -74,6 +82,12 @@ func (a *Args) Validate() error {
 			errs = append(errs, fmt.Errorf("node group %q must have 0 <= min <= desired <= max and max >= 1, got %d/%d/%d",
 				g.InstanceType, g.Min, g.Desired, g.Max))
 		}
+	}
+	if err := a.Endpoint.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("API endpoint: %w", err))
+	}
+	if err := validateAddonVersions(a.AddonVersions); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -102,6 +116,22 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("eks cluster %s: %w", name, err)
 	}
 
+	// API authentication mode: EKS access entries only. The cluster creator
+	// (the deployer) gets the admin entry (pulumi-eks sets
+	// bootstrapClusterCreatorAdminPermissions), and EKS itself creates the
+	// entries of managed node groups' roles (terraform-aws-modules/eks
+	// access entries docs; pulumi-eks nodegroup.ts accepts a managed node
+	// group role missing from instanceRoles in this mode because "access
+	// entries can be added out of band"). pulumi-eks then writes no aws-auth ConfigMap
+	// (nodejs/eks/authenticationMode.ts supportsConfigMap), which it would
+	// do through its own Kubernetes provider, whose kubeconfig has the
+	// profile but no region (nodejs/eks/cluster.ts generateKubeconfig).
+	// instanceRoles must be empty in this mode (validateAuthenticationMode),
+	// and must be given: without it createCore makes its own instance role
+	// trusting only ec2.<dnsSuffix> (ec2.amazonaws.com.cn in China) plus an
+	// access entry for it, which nothing here uses.
+	authMode := eks.AuthenticationModeApi
+	endpoint := args.Endpoint
 	clusterArgs := &eks.ClusterArgs{
 		Name:                         pulumi.String(args.Name),
 		Version:                      pulumi.String(args.KubernetesVersion),
@@ -109,15 +139,24 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		PrivateSubnetIds:             args.SubnetIDs,
 		NodeAssociatePublicIpAddress: pulumi.BoolRef(false),
 		EndpointPrivateAccess:        pulumi.Bool(true),
-		EndpointPublicAccess:         pulumi.Bool(len(args.PublicAccessCIDRs) > 0),
+		EndpointPublicAccess:         pulumi.Bool(!endpoint.PrivateOnly),
 		CreateOidcProvider:           pulumi.Bool(true),
 		SkipDefaultNodeGroup:         pulumi.BoolRef(true),
 		ServiceRole:                  clusterRole,
-		InstanceRoles:                iam.RoleArray{nodeRole},
-		EnabledClusterLogTypes:       pulumi.ToStringArray([]string{"api", "audit", "authenticator"}),
+		AuthenticationMode:           &authMode,
+		InstanceRoles:                iam.RoleArray{},
+		// Without this, pulumi-eks v2.8.1 applies its own VPC CNI manifest
+		// (nodejs/eks/cluster.ts createCore: `if (!args.useDefaultVpcCni)
+		// new VpcCni(...)`), whose images come from
+		// 602401143452.dkr.ecr.us-west-2.amazonaws.com
+		// (nodejs/eks/cni/aws-k8s-cni.yaml): nodes in China never become
+		// Ready. With it, the VPC CNI is EKS's, and the managed add-on
+		// below keeps it in the region.
+		UseDefaultVpcCni:       pulumi.BoolRef(true),
+		EnabledClusterLogTypes: pulumi.ToStringArray([]string{"api", "audit", "authenticator"}),
 	}
-	if len(args.PublicAccessCIDRs) > 0 {
-		clusterArgs.PublicAccessCidrs = pulumi.ToStringArray(args.PublicAccessCIDRs)
+	if !endpoint.PrivateOnly {
+		clusterArgs.PublicAccessCidrs = pulumi.ToStringArray(endpoint.PublicAccessCIDRs)
 	}
 	if args.KMSKeyARN != "" {
 		clusterArgs.EncryptionConfigKeyArn = pulumi.String(args.KMSKeyARN)
@@ -129,33 +168,68 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	// CoreDNS and friends need somewhere to run while the GPU nodes are
 	// tainted (or scaled to zero): a small CPU node group.
-	if _, err := nodeGroup(ctx, name+"-system", cluster, nodeRole, args.SubnetIDs, args.System,
-		"AL2023_x86_64_STANDARD", "system", nil, parent); err != nil {
+	systemLabel := map[string]string{NodeRoleLabel: "system"}
+	system, err := nodeGroup(ctx, name+"-system", cluster, nodeRole, args.SubnetIDs, args.System,
+		"AL2023_x86_64_STANDARD", systemLabel, nil, parent)
+	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: %w", name, err)
 	}
 	// AL2 GPU AMIs are end of support and not built for Kubernetes 1.33+.
 	gpuTaints := awseks.NodeGroupTaintArray{awseks.NodeGroupTaintArgs{
 		Key: pulumi.String(GPUTaint), Value: pulumi.String("true"), Effect: pulumi.String("NO_SCHEDULE"),
 	}}
-	if _, err := nodeGroup(ctx, name+"-gpu", cluster, nodeRole, args.SubnetIDs, args.GPU,
-		"AL2023_x86_64_NVIDIA", "gpu", gpuTaints, parent); err != nil {
+	gpu, err := nodeGroup(ctx, name+"-gpu", cluster, nodeRole, args.SubnetIDs, args.GPU,
+		"AL2023_x86_64_NVIDIA", map[string]string{NodeRoleLabel: "gpu"}, gpuTaints, parent)
+	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: %w", name, err)
 	}
 
+	ready := []pulumi.Resource{system, gpu}
+	versions := AddonVersions(args.KubernetesVersion, args.AddonVersions)
+	for _, a := range Addons {
+		opts := []pulumi.ResourceOption{parent}
+		configuration := ""
+		if a == AddonCoreDNS {
+			// CoreDNS is a Deployment: it becomes ACTIVE only once it has
+			// nodes to run on.
+			opts = append(opts, pulumi.DependsOn([]pulumi.Resource{system}))
+			if configuration, err = coreDNSConfiguration(systemLabel); err != nil {
+				return nil, fmt.Errorf("eks cluster %s: %w", name, err)
+			}
+		}
+		ad, err := addon(ctx, name, a, versions[a], configuration, cluster.EksCluster.Name(), opts...)
+		if err != nil {
+			return nil, fmt.Errorf("eks cluster %s: %w", name, err)
+		}
+		ready = append(ready, ad)
+	}
+
+	ec := cluster.EksCluster
+	kubeconfig := pulumi.All(ec.Endpoint(), ec.CertificateAuthority().Data()).ApplyT(func(v []any) (string, error) {
+		ca := ""
+		if p, ok := v[1].(*string); ok && p != nil {
+			ca = *p
+		}
+		return Kubeconfig(KubeconfigArgs{
+			ClusterName: args.Name, Endpoint: v[0].(string), CertificateAuthorityData: ca,
+			Region: args.Region.Name, Deployer: args.Deployer,
+		})
+	}).(pulumi.StringOutput)
 	provider, err := kubernetes.NewProvider(ctx, name, &kubernetes.ProviderArgs{
-		Kubeconfig:            cluster.KubeconfigJson,
+		Kubeconfig:            kubeconfig,
 		EnableServerSideApply: pulumi.Bool(true),
-	}, parent)
+	}, parent, pulumi.DependsOn(ready))
 	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: kubernetes provider: %w", name, err)
 	}
 
 	oidc := cluster.Core.OidcProvider()
 	c.ClusterName = pulumi.String(args.Name).ToStringOutput()
-	c.Kubeconfig = pulumi.ToSecret(cluster.KubeconfigJson).(pulumi.StringOutput)
+	c.Kubeconfig = kubeconfig
 	c.OIDCProviderARN = oidc.Arn()
 	c.OIDCProviderURL = oidc.Url()
 	c.Provider = provider
+	c.AddonRegistry = AddonRegistry(r)
 	if err := ctx.RegisterResourceOutputs(c, pulumi.Map{
 		"clusterName":     c.ClusterName,
 		"kubeconfig":      c.Kubeconfig,
@@ -190,7 +264,7 @@ func role(ctx *pulumi.Context, name string, r region.Info, service string, polic
 }
 
 func nodeGroup(ctx *pulumi.Context, name string, cluster *eks.Cluster, nodeRole *iam.Role, subnets pulumi.StringArrayInput,
-	g NodeGroup, amiType, label string, taints awseks.NodeGroupTaintArray, parent pulumi.ResourceOption,
+	g NodeGroup, amiType string, labels map[string]string, taints awseks.NodeGroupTaintArray, parent pulumi.ResourceOption,
 ) (*eks.ManagedNodeGroup, error) {
 	args := &eks.ManagedNodeGroupArgs{
 		Cluster:       cluster,
@@ -202,7 +276,7 @@ func nodeGroup(ctx *pulumi.Context, name string, cluster *eks.Cluster, nodeRole 
 		ScalingConfig: awseks.NodeGroupScalingConfigArgs{
 			MinSize: pulumi.Int(g.Min), DesiredSize: pulumi.Int(g.Desired), MaxSize: pulumi.Int(g.Max),
 		},
-		Labels: pulumi.StringMap{NodeRoleLabel: pulumi.String(label)},
+		Labels: pulumi.ToStringMap(labels),
 	}
 	if len(taints) > 0 {
 		args.Taints = taints

@@ -14,6 +14,7 @@ import (
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	policyv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/policy/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/iamdoc"
@@ -65,9 +66,13 @@ type Args struct {
 	APIKey   pulumi.StringInput
 	Replicas int
 	// InternalLoadBalancer exposes the Service on an internal NLB reachable
-	// from AllowedCIDRs; otherwise it is ClusterIP only.
-	InternalLoadBalancer bool
-	AllowedCIDRs         pulumi.StringArrayInput
+	// from AllowedCIDRs, in LoadBalancerSubnetIDs (the private subnets);
+	// otherwise it is ClusterIP only.
+	InternalLoadBalancer  bool
+	AllowedCIDRs          pulumi.StringArrayInput
+	LoadBalancerSubnetIDs pulumi.StringArrayInput
+	// Resources size the pod's containers (SizePod).
+	Resources PodResources
 	// StartupSeconds bounds the weights copy plus loading them on the GPUs.
 	StartupSeconds int
 	// WeightsDiskGiB sizes the pod-local volume the weights are copied to.
@@ -113,6 +118,12 @@ func (a *Args) Validate() error {
 	}
 	if a.StartupSeconds < 60 {
 		errs = append(errs, fmt.Errorf("start-up time %d s is too short", a.StartupSeconds))
+	}
+	if a.InternalLoadBalancer && a.LoadBalancerSubnetIDs == nil {
+		errs = append(errs, errors.New("an internal load balancer needs the private subnets to place it in"))
+	}
+	if err := a.Resources.Validate(a.Guardrail != nil); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -168,6 +179,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		}
 	}
 	if _, err := deployment(ctx, name, args, inNS); err != nil {
+		return nil, fmt.Errorf("serving %s: %w", name, err)
+	}
+	if err := disruptionBudget(ctx, name, inNS); err != nil {
 		return nil, fmt.Errorf("serving %s: %w", name, err)
 	}
 	svc, err := service(ctx, name, args, inNS)
@@ -249,6 +263,7 @@ func devicePlugin(ctx *pulumi.Context, name string, args *Args, parent pulumi.Re
 						Env: corev1.EnvVarArray{corev1.EnvVarArgs{
 							Name: pulumi.String("FAIL_ON_INIT_ERROR"), Value: pulumi.String("false"),
 						}},
+						Resources: devicePluginResources.requirements(nil),
 						SecurityContext: &corev1.SecurityContextArgs{
 							AllowPrivilegeEscalation: pulumi.Bool(false),
 							Capabilities:             &corev1.CapabilitiesArgs{Drop: pulumi.ToStringArray([]string{"ALL"})},
@@ -271,6 +286,9 @@ func devicePlugin(ctx *pulumi.Context, name string, args *Args, parent pulumi.Re
 	return nil
 }
 
+// devicePluginResources is small: the plugin only lists GPUs to the kubelet.
+var devicePluginResources = Resources{MilliCPU: 50, MemoryMiB: 128}
+
 func gpuTolerations(taint string) corev1.TolerationArray {
 	return corev1.TolerationArray{corev1.TolerationArgs{
 		Key: pulumi.String(taint), Operator: pulumi.String("Exists"), Effect: pulumi.String("NoSchedule"),
@@ -288,7 +306,13 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 	gpus := strconv.Itoa(d.TensorParallel * d.PipelineParallel)
 	labels := pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("vllm")}
 	port := pulumi.Int(server.Port)
-	health := &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/health"), Port: port}}
+	// Probes get 5 s to answer, not the kubelet's default of 1 s: vLLM's
+	// /health shares the event loop with requests and answers late under
+	// load, and a liveness probe that times out restarts the server.
+	health := &corev1.ProbeArgs{
+		HttpGet:        &corev1.HTTPGetActionArgs{Path: pulumi.String("/health"), Port: port},
+		TimeoutSeconds: pulumi.Int(probeTimeoutSeconds),
+	}
 
 	startup := *health
 	startup.PeriodSeconds = pulumi.Int(10)
@@ -310,9 +334,18 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 		}
 	}
 
-	uri := pulumi.Sprintf("s3://%s/%s", args.WeightsBucket, args.WeightsPrefix)
+	res := args.Resources
 	dep, err := appsv1.NewDeployment(ctx, name+"-vllm", &appsv1.DeploymentArgs{
-		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("vllm"), Namespace: pulumi.String(Namespace)},
+		Metadata: &metav1.ObjectMetaArgs{
+			Name: pulumi.String("vllm"), Namespace: pulumi.String(Namespace),
+			// `pulumi up` does not wait for the pods to become ready: that
+			// needs the weights in the bucket, which is created by the same
+			// update (the fetch-weights container waits for them), plus the
+			// image pull and the model load, longer than pulumi-kubernetes'
+			// 10-minute await. `kubectl -n deepseek-r1 rollout status
+			// deploy/vllm` follows the rollout instead (README).
+			Annotations: pulumi.StringMap{"pulumi.com/skipAwait": pulumi.String("true")},
+		},
 		Spec: &appsv1.DeploymentSpecArgs{
 			Replicas: pulumi.Int(args.Replicas),
 			Selector: &metav1.LabelSelectorArgs{MatchLabels: labels},
@@ -331,13 +364,17 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 					NodeSelector:       pulumi.ToStringMap(args.GPUNodeSelector),
 					Tolerations:        gpuTolerations(args.GPUTaint),
 					InitContainers: corev1.ContainerArray{corev1.ContainerArgs{
-						Name:  pulumi.String("fetch-weights"),
-						Image: pulumi.String(args.Images.AWSCLI),
-						Args: pulumi.StringArray{pulumi.String("s3"), pulumi.String("sync"), uri, pulumi.String(modelDir),
-							pulumi.String("--region"), pulumi.String(args.Region.Name), pulumi.String("--only-show-errors")},
+						Name:    pulumi.String("fetch-weights"),
+						Image:   pulumi.String(args.Images.AWSCLI),
+						Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", fetchWeightsScript}),
 						Env: corev1.EnvVarArray{
 							corev1.EnvVarArgs{Name: pulumi.String("AWS_STS_REGIONAL_ENDPOINTS"), Value: pulumi.String("regional")},
+							corev1.EnvVarArgs{Name: pulumi.String("AWS_REGION"), Value: pulumi.String(args.Region.Name)},
+							corev1.EnvVarArgs{Name: pulumi.String("WEIGHTS_BUCKET"), Value: args.WeightsBucket},
+							corev1.EnvVarArgs{Name: pulumi.String("WEIGHTS_PREFIX"), Value: pulumi.String(args.WeightsPrefix)},
+							corev1.EnvVarArgs{Name: pulumi.String("MODEL_DIR"), Value: pulumi.String(modelDir)},
 						},
+						Resources:       res.FetchWeights.requirements(nil),
 						VolumeMounts:    corev1.VolumeMountArray{mount("models", "/models")},
 						SecurityContext: restricted(),
 					}},
@@ -356,10 +393,7 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 						Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
 							Name: pulumi.String(vllmPortName(args)), ContainerPort: port,
 						}},
-						Resources: &corev1.ResourceRequirementsArgs{
-							Limits:   pulumi.StringMap{"nvidia.com/gpu": pulumi.String(gpus)},
-							Requests: pulumi.StringMap{"nvidia.com/gpu": pulumi.String(gpus)},
-						},
+						Resources:       res.VLLM.requirements(pulumi.StringMap{"nvidia.com/gpu": pulumi.String(gpus)}),
 						StartupProbe:    &startup,
 						ReadinessProbe:  &readiness,
 						LivenessProbe:   &liveness,
@@ -371,9 +405,10 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 							SizeLimit: pulumi.String(fmt.Sprintf("%dGi", args.WeightsDiskGiB)),
 						}},
 						// NCCL and PyTorch workers share tensors through /dev/shm,
-						// which defaults to 64 MiB in a container.
+						// which defaults to 64 MiB in a container. It is memory,
+						// charged to vLLM's limit, so it is sized from it.
 						corev1.VolumeArgs{Name: pulumi.String("shm"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
-							Medium: pulumi.String("Memory"), SizeLimit: pulumi.String("16Gi"),
+							Medium: pulumi.String("Memory"), SizeLimit: pulumi.String(fmt.Sprintf("%dMi", res.ShmMiB)),
 						}},
 					),
 				},
@@ -386,7 +421,62 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 	return dep, nil
 }
 
+// probeTimeoutSeconds is how long an HTTP probe may take to answer.
+const probeTimeoutSeconds = 5
+
+// fetchWeightsScript waits until the weights are staged (their config.json
+// exists: the bucket is created by the same `pulumi up`, and the weights
+// are copied into it afterwards, see the stageWeightsCommands output),
+// then copies them. An init container runs once per pod: copying an empty
+// prefix and letting vLLM crash would never pick the weights up later.
+// head-object needs only s3:GetObject, which the IRSA role has on the prefix.
+const fetchWeightsScript = `set -eu
+until aws s3api head-object --bucket "$WEIGHTS_BUCKET" --key "${WEIGHTS_PREFIX}config.json" --region "$AWS_REGION" >/dev/null 2>&1; do
+  echo "waiting for the weights at s3://$WEIGHTS_BUCKET/$WEIGHTS_PREFIX (run the stageWeightsCommands stack output)"
+  sleep 30
+done
+exec aws s3 sync "s3://$WEIGHTS_BUCKET/$WEIGHTS_PREFIX" "$MODEL_DIR" --region "$AWS_REGION" --only-show-errors`
+
+// disruptionBudget lets voluntary disruptions (node drains, managed node
+// group updates) take down one vLLM pod at a time. maxUnavailable rather
+// than minAvailable: with one replica a minAvailable of 1 would block every
+// drain, and EKS managed node group updates fail with PodEvictionFailure
+// when a budget never allows the eviction (amazon-eks-user-guide
+// managed-node-update-behavior).
+func disruptionBudget(ctx *pulumi.Context, name string, opts []pulumi.ResourceOption) error {
+	_, err := policyv1.NewPodDisruptionBudget(ctx, name+"-vllm", &policyv1.PodDisruptionBudgetArgs{
+		Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String("vllm"), Namespace: pulumi.String(Namespace)},
+		Spec: &policyv1.PodDisruptionBudgetSpecArgs{
+			MaxUnavailable: pulumi.Int(1),
+			Selector:       &metav1.LabelSelectorArgs{MatchLabels: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("vllm")}},
+		},
+	}, opts...)
+	if err != nil {
+		return fmt.Errorf("pod disruption budget: %w", err)
+	}
+	return nil
+}
+
 // service exposes vLLM inside the cluster, or on an internal NLB.
+//
+// No load balancer controller is installed: the NLB comes from the AWS
+// cloud provider's service controller that EKS runs (the "legacy" one,
+// kubernetes/cloud-provider-aws pkg/providers/v1, tag v1.33.4), which
+// honours these annotations: aws-load-balancer-type "nlb" (isNLB),
+// aws-load-balancer-internal (any value but "false" makes it internal),
+// and aws-load-balancer-subnets (getLoadBalancerSubnets uses the listed
+// subnets instead of discovering them). Naming the private subnets places
+// the NLB in them whatever the subnets' tags: without it, discovery takes
+// one subnet per zone, breaking ties by the kubernetes.io/role/internal-elb
+// tag and then by subnet id, so in the zone that also holds the NAT
+// gateway's public subnet it could pick that one (findELBSubnets). The EKS
+// user guide (network-load-balancing.adoc) documents the annotation as the
+// way to skip subnet tagging. loadBalancerSourceRanges become the ingress
+// rules the controller adds to the nodes' security group
+// (updateInstanceSecurityGroupsForNLB). That code builds no ARN or host
+// name of its own (no partition-specific strings at v1.33.4), so it works
+// in aws-cn as elsewhere; the AWS Load Balancer Controller, which EKS
+// recommends instead, would need its image mirrored and an IRSA role.
 func service(ctx *pulumi.Context, name string, args *Args, opts []pulumi.ResourceOption) (*corev1.Service, error) {
 	meta := &metav1.ObjectMetaArgs{Name: pulumi.String("vllm"), Namespace: pulumi.String(Namespace)}
 	spec := &corev1.ServiceSpecArgs{
@@ -397,9 +487,13 @@ func service(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Resourc
 		}},
 	}
 	if args.InternalLoadBalancer {
+		subnets := args.LoadBalancerSubnetIDs.ToStringArrayOutput().ApplyT(func(ids []string) string {
+			return strings.Join(ids, ",")
+		}).(pulumi.StringOutput)
 		meta.Annotations = pulumi.StringMap{
-			"service.beta.kubernetes.io/aws-load-balancer-type":     pulumi.String("nlb"),
-			"service.beta.kubernetes.io/aws-load-balancer-internal": pulumi.String("true"),
+			AnnotationLoadBalancerType:     pulumi.String("nlb"),
+			AnnotationLoadBalancerInternal: pulumi.String("true"),
+			AnnotationLoadBalancerSubnets:  subnets,
 		}
 		spec.Type = pulumi.String("LoadBalancer")
 		spec.LoadBalancerSourceRanges = args.AllowedCIDRs
@@ -410,6 +504,14 @@ func service(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Resourc
 	}
 	return svc, nil
 }
+
+// The Service annotations of the AWS cloud provider's load balancers
+// (kubernetes/cloud-provider-aws pkg/providers/v1/aws.go).
+const (
+	AnnotationLoadBalancerType     = "service.beta.kubernetes.io/aws-load-balancer-type"
+	AnnotationLoadBalancerInternal = "service.beta.kubernetes.io/aws-load-balancer-internal"
+	AnnotationLoadBalancerSubnets  = "service.beta.kubernetes.io/aws-load-balancer-subnets"
+)
 
 func mount(name, path string) corev1.VolumeMountArgs {
 	return corev1.VolumeMountArgs{Name: pulumi.String(name), MountPath: pulumi.String(path)}
@@ -443,7 +545,7 @@ func guardrailContainer(args *Args) corev1.ContainerArray {
 		Name: pulumi.String("vllm-api-key"), Key: pulumi.String("VLLM_API_KEY"),
 	}}
 	healthz := &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/healthz"), Port: pulumi.String("http")},
-		PeriodSeconds: pulumi.Int(10)}
+		PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(probeTimeoutSeconds)}
 	return corev1.ContainerArray{corev1.ContainerArgs{
 		Name:  pulumi.String("guardrail"),
 		Image: pulumi.String(g.Image),
@@ -459,6 +561,7 @@ func guardrailContainer(args *Args) corev1.ContainerArray {
 		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
 			Name: pulumi.String("http"), ContainerPort: pulumi.Int(args.ServicePort),
 		}},
+		Resources:      args.Resources.Guardrail.requirements(nil),
 		ReadinessProbe: healthz,
 		LivenessProbe:  healthz,
 		VolumeMounts: corev1.VolumeMountArray{corev1.VolumeMountArgs{

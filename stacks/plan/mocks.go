@@ -8,7 +8,9 @@ import (
 	"strings"
 	"sync"
 
+	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	pulumieks "github.com/pulumi/pulumi-eks/sdk/v2/go/eks"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
@@ -261,9 +263,20 @@ func plain(v resource.PropertyValue) any {
 }
 
 // eksCluster stands in for pulumi-eks's remote Cluster component: it answers
-// the outputs the program reads, the kubeconfig and the OIDC provider that
-// IRSA roles trust. The provider is registered as a hidden child, because a
-// program reads it back as a resource.
+// the outputs the program reads, the underlying aws:eks/cluster:Cluster
+// (endpoint and certificate authority, for the kubeconfig) and the OIDC
+// provider that IRSA roles trust, registered as hidden children because a
+// program reads them back as resources. The component's own inputs are in
+// the plan as the program passed them (useDefaultVpcCni,
+// authenticationMode, endpointPublicAccess, publicAccessCidrs, ...).
+//
+// It also registers, visibly, what pulumi-eks v2.8.1 would deploy from
+// those inputs that decides where images come from: unless useDefaultVpcCni
+// is true, createCore (nodejs/eks/cluster.ts) creates an eks:index:VpcCni
+// that applies nodejs/eks/cni/aws-k8s-cni.yaml, whose images are in the
+// us-west-2 registry of the global partition unless vpcCniOptions
+// overrides them (nodejs/eks/cmd/provider/cni.ts). A plan that drops
+// useDefaultVpcCni then shows those images.
 func (m *mocks) eksCluster(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	issuer := fmt.Sprintf("oidc.eks.%s.%s/id/OFFLINE", m.region, m.info.DNSSuffix)
 	name := args.Name + "-oidcProvider"
@@ -280,20 +293,90 @@ func (m *mocks) eksCluster(args pulumi.MockResourceArgs) (string, resource.Prope
 	if err != nil {
 		return "", nil, err
 	}
+
+	clusterName := args.Name
+	if v, ok := args.Inputs["name"]; ok && v.IsString() {
+		clusterName = v.StringValue()
+	}
+	ecName := args.Name + "-eksCluster"
+	m.hidden.Store(ecName, true)
+	ec, err := awseks.NewCluster(m.ctx, ecName, &awseks.ClusterArgs{
+		Name:      pulumi.String(clusterName),
+		RoleArn:   pulumi.String(m.info.ARN("iam", "", mockAccount, "role/offline")),
+		VpcConfig: awseks.ClusterVpcConfigArgs{SubnetIds: pulumi.StringArray{}},
+	})
+	if err != nil {
+		return "", nil, fmt.Errorf("offline plan: stand-in EKS cluster: %w", err)
+	}
+	ecRef, err := customReference(m.ctx, ec)
+	if err != nil {
+		return "", nil, err
+	}
+
+	if v, ok := args.Inputs["useDefaultVpcCni"]; !ok || !v.IsBool() || !v.BoolValue() {
+		if err := m.pulumiEKSVpcCni(args); err != nil {
+			return "", nil, err
+		}
+	}
+
 	state := args.Inputs.Copy()
 	state["kubeconfigJson"] = resource.MakeSecret(resource.NewProperty(`{"apiVersion":"v1","kind":"Config","clusters":[]}`))
-	state["core"] = resource.NewProperty(resource.PropertyMap{"oidcProvider": ref})
+	state["eksCluster"] = ecRef
+	state["core"] = resource.NewProperty(resource.PropertyMap{"oidcProvider": ref, "cluster": ecRef})
 	return "", state, nil
 }
 
+// pulumiEKSManifestImages are the images of pulumi-eks v2.8.1's VPC CNI
+// manifest (nodejs/eks/cni/aws-k8s-cni.yaml): aws-node, its init
+// container, and the network policy agent.
+var pulumiEKSManifestImages = map[string]string{
+	"image":          "602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon-k8s-cni:v1.16.0",
+	"initImage":      "602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon-k8s-cni-init:v1.16.0",
+	"nodeAgentImage": "602401143452.dkr.ecr.us-west-2.amazonaws.com/amazon/aws-network-policy-agent:v1.0.7",
+}
+
+// pulumiEKSVpcCni registers the VpcCni pulumi-eks would create, with the
+// images it would apply: the manifest's, or vpcCniOptions' overrides.
+func (m *mocks) pulumiEKSVpcCni(args pulumi.MockResourceArgs) error {
+	images := map[string]string{}
+	for k, v := range pulumiEKSManifestImages {
+		images[k] = v
+	}
+	if opts, ok := args.Inputs["vpcCniOptions"]; ok && opts.IsObject() {
+		for k := range images {
+			if v, ok := opts.ObjectValue()[resource.PropertyKey(k)]; ok && v.IsString() {
+				images[k] = v.StringValue()
+			}
+		}
+	}
+	_, err := pulumieks.NewVpcCni(m.ctx, args.Name+"-vpc-cni", &pulumieks.VpcCniArgs{
+		Kubeconfig:     pulumi.String("(pulumi-eks's own kubeconfig)"),
+		Image:          pulumi.StringPtr(images["image"]),
+		InitImage:      pulumi.StringPtr(images["initImage"]),
+		NodeAgentImage: pulumi.StringPtr(images["nodeAgentImage"]),
+	})
+	if err != nil {
+		return fmt.Errorf("offline plan: stand-in VPC CNI: %w", err)
+	}
+	return nil
+}
+
 // hiddenChild answers for a child a stand-in registered: the OIDC provider's
-// ARN and URL as IAM reports them (the URL without its scheme).
+// ARN and URL as IAM reports them (the URL without its scheme), and the EKS
+// cluster's endpoint and certificate authority.
 func (m *mocks) hiddenChild(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
 	state := args.Inputs.Copy()
-	if args.TypeToken == "aws:iam/openIdConnectProvider:OpenIdConnectProvider" {
+	switch args.TypeToken {
+	case "aws:iam/openIdConnectProvider:OpenIdConnectProvider":
 		url := strings.TrimPrefix(state["url"].StringValue(), "https://")
 		state["url"] = resource.NewProperty(url)
 		state["arn"] = resource.NewProperty(m.info.ARN("iam", "", mockAccount, "oidc-provider/"+url))
+	case "aws:eks/cluster:Cluster":
+		state["endpoint"] = resource.NewProperty(fmt.Sprintf("https://OFFLINE.gr7.%s.eks.%s", m.region, m.info.DNSSuffix))
+		state["certificateAuthority"] = resource.NewProperty(resource.PropertyMap{
+			"data": resource.NewProperty("T0ZGTElORS1TVEFORC1JTi1DQQ=="), // base64 of OFFLINE-STAND-IN-CA
+		})
+		state["arn"] = resource.NewProperty(m.info.ARN("eks", m.region, mockAccount, "cluster/"+state["name"].StringValue()))
 	}
 	return args.Name + "-id", state, nil
 }
