@@ -86,11 +86,12 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	serving, err := k8sserving.New(ctx, baseName+"-serving", &k8sserving.Args{
 		Region: d.Region,
 		Server: vllm.Server{
-			ServedModelName: d.Model.Key,
-			Host:            host,
-			Port:            port,
-			Decision:        d.Decision,
-			Version:         s.VLLM,
+			ServedModelName:  d.Model.Key,
+			Host:             host,
+			Port:             port,
+			Decision:         d.Decision,
+			Version:          s.VLLM,
+			AttentionBackend: c.VLLMAttentionBackend,
 		},
 		Images:                images,
 		GPUTaint:              eks.GPUTaint,
@@ -117,21 +118,21 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 
 	r := d.Region.Name
 	exportWeights(ctx, d, store)
-	ctx.Export("clusterName", cluster.ClusterName)
-	ctx.Export("kubeconfig", cluster.Kubeconfig)
-	ctx.Export("addonImageRegistry", pulumi.String(cluster.AddonRegistry))
-	ctx.Export("rolloutStatusCommand", pulumi.String("kubectl -n "+k8sserving.Namespace+" rollout status deploy/vllm --timeout 60m"))
+	d.export(ctx, "clusterName", cluster.ClusterName)
+	d.export(ctx, "kubeconfig", cluster.Kubeconfig)
+	d.export(ctx, "addonImageRegistry", pulumi.String(cluster.AddonRegistry))
+	d.export(ctx, "rolloutStatusCommand", pulumi.String("kubectl -n "+k8sserving.Namespace+" rollout status deploy/vllm --timeout 60m"))
 	exported := map[string]string{"vllm": images.VLLM, "devicePlugin": images.DevicePlugin, "awsCli": images.AWSCLI}
 	if gw != nil {
 		exported["guardrail"] = gw.Image
 	}
-	ctx.Export("images", pulumi.ToStringMap(exported))
-	ctx.Export("apiKeySecretArn", key.SecretARN)
-	ctx.Export("apiKey", key.Value)
-	ctx.Export("updateKubeconfigCommand", pulumi.String(UpdateKubeconfigCommand(r, clusterName, deployer)))
-	ctx.Export("portForwardCommand", pulumi.Sprintf("kubectl -n %s port-forward svc/%s %d:%d",
+	d.export(ctx, "images", pulumi.ToStringMap(exported))
+	d.export(ctx, "apiKeySecretArn", key.SecretARN)
+	d.export(ctx, "apiKey", key.Value)
+	d.export(ctx, "updateKubeconfigCommand", pulumi.String(UpdateKubeconfigCommand(r, clusterName, deployer)))
+	d.export(ctx, "portForwardCommand", pulumi.Sprintf("kubectl -n %s port-forward svc/%s %d:%d",
 		k8sserving.Namespace, serving.ServiceName, c.APIPort, c.APIPort))
-	ctx.Export("curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
+	d.export(ctx, "curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
 	return nil
 }
 

@@ -88,6 +88,10 @@ func resolveEKS(d *Deployment) error {
 	if err := s.VLLM.CheckGPU(d.Instance.GPU); err != nil {
 		return &ConfigError{Key: key("vllmVersion"), Value: c.VLLMVersion, Msg: fmt.Sprintf("on %s: %v", d.Instance.Name, err)}
 	}
+	server := vllm.Server{Decision: d.Decision, Version: s.VLLM, AttentionBackend: c.VLLMAttentionBackend}
+	if note := server.AttentionNote(); note != "" {
+		d.Decision.Notes = append(d.Decision.Notes, note)
+	}
 	// V100 (p3) nodes are allowed: the AL2023 NVIDIA AMI builds both of
 	// NVIDIA's kernel modules and loads the proprietary one when a GPU is
 	// missing from the open module's supported-devices list, as Volta is

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/stacks/plan"
 )
 
 // containers maps a pod spec's containers (and init containers) by name.
@@ -191,4 +193,29 @@ func TestEKSOnV100(t *testing.T) {
 	assert.Equal(t, "AL2023_x86_64_NVIDIA", gpu["amiType"])
 	assert.Equal(t, []any{"p3.8xlarge"}, gpu["instanceTypes"])
 	assert.Equal(t, "float16", p.Sizing.DType, "V100 has no bfloat16")
+}
+
+// TestEKSAttentionBackendOnT4: vLLM on T4 nodes gets the attention backend
+// the EC2 server gets there (vLLM #25528); A10G nodes leave it to vLLM.
+func TestEKSAttentionBackendOnT4(t *testing.T) {
+	env := func(p *plan.Plan) map[string]string {
+		out := map[string]string{}
+		for _, ct := range podSpec(k8s(t, p, "kubernetes:apps/v1:Deployment"))["containers"].([]any) {
+			c := ct.(map[string]any)
+			if c["name"] != "vllm" {
+				continue
+			}
+			for _, e := range c["env"].([]any) {
+				e := e.(map[string]any)
+				if v, ok := e["value"].(string); ok {
+					out[e["name"].(string)] = v
+				}
+			}
+		}
+		return out
+	}
+	p := mustPlan(t, eksCfg("cn-northwest-1", "instanceType", "g4dn.12xlarge"))
+	assert.Equal(t, "TRITON_ATTN_VLLM_V1", env(p)["VLLM_ATTENTION_BACKEND"])
+	assert.Contains(t, strings.Join(p.Sizing.Notes, " "), "FlexAttention")
+	assert.NotContains(t, env(mustPlan(t, eksCfg("cn-northwest-1")))["VLLM_ATTENTION_BACKEND"], "TRITON")
 }

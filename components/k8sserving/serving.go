@@ -383,13 +383,13 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 						Image:   pulumi.String(args.Images.VLLM),
 						Command: pulumi.ToStringArray([]string{"vllm"}),
 						Args:    pulumi.ToStringArray(append([]string{"serve"}, server.Args()...)),
-						Env: corev1.EnvVarArray{
+						Env: append(corev1.EnvVarArray{
 							corev1.EnvVarArgs{Name: pulumi.String("VLLM_API_KEY"), ValueFrom: &corev1.EnvVarSourceArgs{
 								SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String("vllm-api-key"), Key: pulumi.String("VLLM_API_KEY")},
 							}},
 							corev1.EnvVarArgs{Name: pulumi.String("HF_HUB_OFFLINE"), Value: pulumi.String("1")},
 							corev1.EnvVarArgs{Name: pulumi.String("VLLM_NO_USAGE_STATS"), Value: pulumi.String("1")},
-						},
+						}, serverEnv(server)...),
 						Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
 							Name: pulumi.String(vllmPortName(args)), ContainerPort: port,
 						}},
@@ -586,4 +586,15 @@ func guardrailVolumes(args *Args) corev1.VolumeArray {
 		Name:      pulumi.String("guardrail-policy"),
 		ConfigMap: &corev1.ConfigMapVolumeSourceArgs{Name: pulumi.String("guardrail-policy")},
 	}}
+}
+
+// serverEnv is what vLLM's environment needs for its GPU besides the API key
+// and the offline switches: the attention backend on T4 and V100, as the
+// EC2 server sets it (vllm.Server.Env).
+func serverEnv(s vllm.Server) corev1.EnvVarArray {
+	var out corev1.EnvVarArray
+	for _, v := range s.Env() {
+		out = append(out, corev1.EnvVarArgs{Name: pulumi.String(v.Name), Value: pulumi.String(v.Value)})
+	}
+	return out
 }
