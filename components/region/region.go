@@ -217,6 +217,16 @@ func (i Info) DefaultPipIndex() string {
 	return "https://pypi.org/simple/"
 }
 
+// ConsoleHost is the AWS Management Console of the partition: the China
+// regions have their own, console.amazonaws.cn (the global console does not
+// sign in China accounts).
+func (i Info) ConsoleHost() string {
+	if i.IsChina() {
+		return "console.amazonaws.cn"
+	}
+	return "console.aws.amazon.com"
+}
+
 // DefaultAptMirror is the Ubuntu archive the EC2 server installs its build
 // packages from (Python headers, a compiler): in China a domestic mirror of
 // the official archive (the same packages, signed with Ubuntu's keys), since

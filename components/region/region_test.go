@@ -200,6 +200,13 @@ func TestEndpoints(t *testing.T) {
 			assert.Equal(t, tc.registry, info.ECRRegistry("123456789012"))
 			assert.Equal(t, tc.dlc, info.DeepLearningContainersRegistry())
 			assert.Equal(t, tc.pipIndex, info.DefaultPipIndex())
+			if info.IsChina() {
+				assert.Equal(t, "console.amazonaws.cn", info.ConsoleHost())
+				assert.Equal(t, "http://mirrors.aliyun.com/ubuntu/", info.DefaultAptMirror())
+			} else {
+				assert.Equal(t, "console.aws.amazon.com", info.ConsoleHost())
+				assert.Empty(t, info.DefaultAptMirror(), "elsewhere the AMI's own Ubuntu sources")
+			}
 		})
 	}
 }
