@@ -5,9 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"strconv"
 	"strings"
 
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/observability"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 )
@@ -105,6 +107,15 @@ type Config struct {
 	GuardrailImageTag      string
 	AWSProfile             string
 	AWSAssumeRoleARN       string
+
+	// Observability (every target): log groups, alarms, dashboard.
+	Observability              bool
+	LogRetentionDays           int
+	AlarmEmail                 string
+	AlarmErrorRatePercent      float64
+	AlarmWaitingRequests       int
+	AlarmKVCachePercent        float64
+	AlarmGuardrailBlockPercent float64
 
 	Guardrail          bool
 	GuardrailBinary    string
@@ -235,6 +246,9 @@ func (r *reader) stringMap(k string) map[string]string {
 	return out
 }
 
+// emailPattern is a plain address: SNS e-mail subscriptions take one.
+var emailPattern = regexp.MustCompile(`^[^@\s,;]+@[^@\s,;]+\.[^@\s,;]+$`)
+
 func (r *reader) floatMap(k string) map[string]float64 {
 	v, ok := r.src.GetConfig(key(k))
 	if !ok || strings.TrimSpace(v) == "" {
@@ -342,6 +356,14 @@ func Load(src configSource) (*Config, error) {
 	c.AWSProfile = r.string("aws:profile", "")
 	c.AWSAssumeRoleARN = r.assumeRoleARN()
 
+	c.Observability = r.bool("observability", true)
+	c.LogRetentionDays = r.int("logRetentionDays", 30, 1, 3653)
+	c.AlarmEmail = r.string("alarmEmail", "")
+	c.AlarmErrorRatePercent = r.float("alarmErrorRatePercent", 5, 0, 100)
+	c.AlarmWaitingRequests = r.int("alarmWaitingRequests", 10, 1, 100000)
+	c.AlarmKVCachePercent = r.float("alarmKvCachePercent", 95, 0, 100)
+	c.AlarmGuardrailBlockPercent = r.float("alarmGuardrailBlockPercent", 20, 0, 100)
+
 	c.Guardrail = r.bool("guardrail", false)
 	c.GuardrailBinary = r.string("guardrailBinary", "dist/guardrail-linux-amd64")
 	c.GuardrailPolicyDir = r.string("guardrailPolicyDir", "cmd/guardrail/policies/default")
@@ -435,6 +457,13 @@ func checkLocal(r *reader, c *Config) {
 	}
 	if c.SageMakerMaxInstances < c.SageMakerMinInstances {
 		r.fail("sagemakerMaxInstances", strconv.Itoa(c.SageMakerMaxInstances), "is below sagemakerMinInstances (%d)", c.SageMakerMinInstances)
+	}
+	if !observability.RetentionDaysValid(c.LogRetentionDays) {
+		r.fail("logRetentionDays", strconv.Itoa(c.LogRetentionDays), "must be a retention CloudWatch Logs offers: "+
+			"1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653")
+	}
+	if e := c.AlarmEmail; e != "" && !emailPattern.MatchString(e) {
+		r.fail("alarmEmail", e, "must be one e-mail address, such as oncall@example.com")
 	}
 	if n := c.LoadBalancerIdleTimeout; n != 0 && n < 60 {
 		r.fail("loadBalancerIdleTimeout", strconv.Itoa(n), "must be 0 (AWS's 350 s) or between 60 and 6000 seconds")

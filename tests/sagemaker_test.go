@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail/policydigest"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sagemaker"
 )
 
 func sagemakerCfg(region string, kv ...string) map[string]string {
@@ -345,4 +346,20 @@ func TestSageMakerAttentionBackendOnT4(t *testing.T) {
 	p = mustPlan(t, sagemakerCfg("cn-north-1"))
 	env = one(t, p, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)["environment"].(map[string]any)
 	assert.NotContains(t, env, "VLLM_ATTENTION_BACKEND", "A10G has FlashAttention")
+}
+
+// TestSageMakerEndpointName: the endpoint is named from the stack, so that
+// its log group can exist (with a retention) before SageMaker writes to it.
+func TestSageMakerEndpointName(t *testing.T) {
+	cases := map[string]string{
+		"cn-northwest-1-sagemaker": "dsr1-cn-northwest-1-sagemaker",
+		"team_a.prod":              "dsr1-team-a-prod",
+		"--x--":                    "dsr1-x",
+		strings.Repeat("s", 80):    "dsr1-" + strings.Repeat("s", 58),
+	}
+	for stack, want := range cases {
+		got := sagemaker.EndpointName("dsr1", stack)
+		assert.Equal(t, want, got, stack)
+		assert.Regexp(t, `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`, got)
+	}
 }

@@ -6,6 +6,7 @@ package sagemaker
 import (
 	"errors"
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/appautoscaling"
@@ -19,12 +20,37 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
 
+// endpointNamePattern is SageMaker's EndpointName grammar.
+var endpointNamePattern = regexp.MustCompile(`^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`)
+
+// EndpointName makes an endpoint name from a stack's: letters, digits and
+// single hyphens, at most 63 characters.
+func EndpointName(prefix, stack string) string {
+	var b strings.Builder
+	for _, r := range prefix + "-" + stack {
+		if r < 128 && (r == '-' || ('a' <= r && r <= 'z') || ('A' <= r && r <= 'Z') || ('0' <= r && r <= '9')) {
+			b.WriteRune(r)
+		} else {
+			b.WriteRune('-')
+		}
+	}
+	out := strings.Trim(regexp.MustCompile(`-+`).ReplaceAllString(b.String(), "-"), "-")
+	if len(out) > 63 {
+		out = strings.TrimRight(out[:63], "-")
+	}
+	return out
+}
+
 // VariantName is the endpoint's only production variant.
 const VariantName = "AllTraffic"
 
 // Args configures an Endpoint.
 type Args struct {
 	Region region.Info
+	// EndpointName names the endpoint, so that its log group
+	// (/aws/sagemaker/Endpoints/<name>) can be made, with a retention,
+	// before SageMaker writes to it. "" lets Pulumi name it.
+	EndpointName string
 	// InstanceType is a SageMaker hosting type (ml.g5.12xlarge).
 	InstanceType string
 	// Image is the container image; Environment configures it.
@@ -79,6 +105,9 @@ type Endpoint struct {
 // Validate checks the arguments before anything is registered.
 func (a *Args) Validate() error {
 	var errs []error
+	if a.EndpointName != "" && !endpointNamePattern.MatchString(a.EndpointName) {
+		errs = append(errs, fmt.Errorf("endpoint name %q is not 1-63 letters, digits and inner hyphens", a.EndpointName))
+	}
 	if !strings.HasPrefix(a.InstanceType, "ml.") {
 		errs = append(errs, fmt.Errorf("instance type %q is not a SageMaker hosting type (ml.*)", a.InstanceType))
 	}
@@ -201,9 +230,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if err != nil {
 		return nil, fmt.Errorf("sagemaker endpoint %s: endpoint configuration: %w", name, err)
 	}
-	endpoint, err := awssm.NewEndpoint(ctx, name, &awssm.EndpointArgs{
-		EndpointConfigName: endpointConfig.Name,
-	}, parent)
+	epArgs := &awssm.EndpointArgs{EndpointConfigName: endpointConfig.Name}
+	if args.EndpointName != "" {
+		epArgs.Name = pulumi.String(args.EndpointName)
+	}
+	endpoint, err := awssm.NewEndpoint(ctx, name, epArgs, parent)
 	if err != nil {
 		return nil, fmt.Errorf("sagemaker endpoint %s: endpoint: %w", name, err)
 	}
