@@ -106,14 +106,17 @@ func GuardrailEnvironment(files map[string]string) map[string]string {
 }
 
 // ChatRequestBody is an OpenAI-style chat request, which both the LMI
-// container and vLLM's SageMaker server accept on /invocations.
+// container and the custom container accept on /invocations. It asks for
+// few tokens: InvokeEndpoint gives a non-streamed answer 60 seconds
+// (awsdocs your-algorithms-inference-code.md), and R1 reasons at length;
+// stream longer answers (README).
 func ChatRequestBody(model string) string {
 	b, _ := json.Marshal(map[string]any{
 		"model": model,
 		"messages": []map[string]string{
 			{"role": "user", "content": "9.11 and 9.8, which is greater?"},
 		},
-		"max_tokens":  2048,
+		"max_tokens":  512,
 		"temperature": 0.6,
 	})
 	return string(b)
