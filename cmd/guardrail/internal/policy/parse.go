@@ -160,6 +160,7 @@ type rawWordList struct {
 	Name       string   `yaml:"name"`
 	Words      []string `yaml:"words"`
 	Files      []string `yaml:"files"`
+	Exceptions []string `yaml:"exceptions"`
 	rawActions `yaml:",inline"`
 }
 
@@ -173,6 +174,7 @@ type rawTopic struct {
 	Examples    []string `yaml:"examples"`
 	Keywords    []string `yaml:"keywords"`
 	MinKeywords *int     `yaml:"minKeywords"`
+	Exceptions  []string `yaml:"exceptions"`
 	rawActions  `yaml:",inline"`
 }
 
@@ -442,6 +444,7 @@ func (v *validator) words(raw rawWords) Words {
 				addWord(word)
 			}
 		}
+		list.Exceptions = v.phrases(path+".exceptions", "exception", l.Exceptions)
 		if len(list.Words) == 0 && len(v.problems) == before {
 			// Also catches files holding nothing but comments.
 			v.addf(path, "has no words: set words, files or both")
@@ -467,6 +470,17 @@ func (v *validator) phrase(path, what, s string) string {
 		return ""
 	}
 	return t
+}
+
+// phrases validates a list of phrases (exceptions), dropping bad ones.
+func (v *validator) phrases(path, what string, in []string) []string {
+	var out []string
+	for j, x := range in {
+		if x = v.phrase(fmt.Sprintf("%s[%d]", path, j), what, x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // readWordFile reads a word list: one word or phrase per line, UTF-8,
@@ -544,6 +558,7 @@ func (v *validator) topics(raw rawTopics) Topics {
 				topic.Keywords = append(topic.Keywords, k)
 			}
 		}
+		topic.Exceptions = v.phrases(path+".exceptions", "exception", r.Exceptions)
 		if len(r.Examples) == 0 && len(r.Keywords) == 0 {
 			v.addf(path, "needs at least one of examples or keywords")
 		}

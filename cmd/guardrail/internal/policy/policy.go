@@ -267,8 +267,11 @@ type WordList struct {
 	// without empty lines, comments and exact duplicates.
 	Words []string
 	// Files are the list files, resolved against BaseDir.
-	Files   []string
-	Actions Directions
+	Files []string
+	// Exceptions are phrases that contain a word of the list without
+	// being a use of it ("Scunthorpe"); a match inside one is dropped.
+	Exceptions []string
+	Actions    Directions
 }
 
 // Topics is Bedrock's denied topics policy.
@@ -288,7 +291,11 @@ type Topic struct {
 	Examples    []string
 	Keywords    []string
 	MinKeywords int
-	Actions     Directions
+	// Exceptions are phrases that contain an example or keyword without
+	// being about the topic ("基金会" for "基金", "bomb shelter" for
+	// "bomb"); a match inside one is dropped.
+	Exceptions []string
+	Actions    Directions
 }
 
 // PromptAttack is the prompt attack filter of Bedrock's content policy.

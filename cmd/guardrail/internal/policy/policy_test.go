@@ -309,7 +309,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "aliased content is still checked for unknown fields",
 			yaml: "words:\n  lists:\n    - &l {name: W, wrds: [x]}\n",
-			want: `words.lists[0]: unknown field "wrds" (line 3); allowed: action, files, input, name, output, words`,
+			want: `words.lists[0]: unknown field "wrds" (line 3); allowed: action, exceptions, files, input, name, output, words`,
 		},
 		{
 			// The shape walk does not follow aliases (exponential on a
