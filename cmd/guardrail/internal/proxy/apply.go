@@ -97,12 +97,22 @@ type contentFilter struct {
 }
 
 // applyUsage counts text units as Bedrock bills them (up to 1,000
-// characters each), per policy that ran.
+// characters each), per policy that ran. Every member Bedrock's
+// GuardrailUsage marks required is present (Amazon Bedrock API Reference,
+// API_runtime_GuardrailUsage: contentPolicyUnits,
+// contextualGroundingPolicyUnits, sensitiveInformationPolicyFreeUnits,
+// sensitiveInformationPolicyUnits, topicPolicyUnits, wordPolicyUnits), so
+// that SDKs that validate them parse the answer. The gateway has no
+// contextual grounding check, so that count is 0. What Bedrock counts as
+// free sensitive-information units is not documented there (UNCONFIRMED);
+// the gateway bills nothing, so it reports 0.
 type applyUsage struct {
-	TopicPolicyUnits                int `json:"topicPolicyUnits"`
-	ContentPolicyUnits              int `json:"contentPolicyUnits"`
-	WordPolicyUnits                 int `json:"wordPolicyUnits"`
-	SensitiveInformationPolicyUnits int `json:"sensitiveInformationPolicyUnits"`
+	TopicPolicyUnits                    int `json:"topicPolicyUnits"`
+	ContentPolicyUnits                  int `json:"contentPolicyUnits"`
+	WordPolicyUnits                     int `json:"wordPolicyUnits"`
+	SensitiveInformationPolicyUnits     int `json:"sensitiveInformationPolicyUnits"`
+	SensitiveInformationPolicyFreeUnits int `json:"sensitiveInformationPolicyFreeUnits"`
+	ContextualGroundingPolicyUnits      int `json:"contextualGroundingPolicyUnits"`
 }
 
 // bedrockAction is Bedrock's past-tense action name for a finding.

@@ -266,6 +266,11 @@ func (s *Server) filterMessage(ch map[string]json.RawMessage, rec *record) (chan
 			changed = true
 		}
 	}
+	tc, b, err := s.filterToolCalls(msg, rec)
+	if err != nil || b {
+		return false, b, err
+	}
+	changed = changed || tc
 	if changed {
 		ch["message"], err = marshalJSON(msg)
 		if err != nil {
@@ -274,6 +279,10 @@ func (s *Server) filterMessage(ch map[string]json.RawMessage, rec *record) (chan
 		dropLogprobs(ch)
 	}
 	return changed, false, nil
+}
+
+func errUnparsablef(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUnparsable, fmt.Sprintf(format, args...))
 }
 
 // filterText checks a completions choice's text field.
@@ -313,6 +322,12 @@ func dropLogprobs(ch map[string]json.RawMessage) {
 // checkText scans one output text, records the findings and returns it
 // masked, or blocked.
 func (s *Server) checkText(text string, rec *record) (string, bool, error) {
+	return s.checkOutput(text, slotText, rec)
+}
+
+// checkOutput is checkText for a text of the given kind: JSON text stays
+// JSON when masked, scan-only text is never rewritten.
+func (s *Server) checkOutput(text string, kind slotKind, rec *record) (string, bool, error) {
 	if text == "" {
 		return text, false, nil
 	}
@@ -325,10 +340,14 @@ func (s *Server) checkText(text string, rec *record) (string, bool, error) {
 	if v.block {
 		return "", true, nil
 	}
-	if !v.anonymize {
+	if !v.anonymize || kind == slotScanOnly {
 		return text, false, nil
 	}
-	masked, err := s.checker.mask(text, fs)
+	mask := s.checker.mask
+	if kind == slotJSON {
+		mask = s.checker.maskJSON
+	}
+	masked, err := mask(text, fs)
 	if err != nil {
 		return "", false, err
 	}

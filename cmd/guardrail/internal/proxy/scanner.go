@@ -42,6 +42,9 @@ type window struct {
 	released int // bytes of buf already released
 	counted  int // findings that start before this offset of buf have been counted
 	holdback int // for a plain Checker
+	// json, when set, says the text is JSON (tool call arguments): masks
+	// keep it JSON, and this tracks where the released text stands.
+	json *jsonLex
 }
 
 // release is what one push lets through.
@@ -125,7 +128,10 @@ func (w *window) push(c safeChecker, text string, final, mask bool) (release, er
 			local = append(local, f)
 			anonymize = true
 		}
-		if mask && anonymize {
+		switch {
+		case w.json != nil && mask:
+			seg = maskJSONFrom(w.json, seg, local)
+		case mask && anonymize:
 			// Mask a prefix of the scanned text with the findings that
 			// lie in it: the findings were made with the right-hand
 			// context in view, which a fresh scan of the prefix alone

@@ -19,6 +19,7 @@ import (
 var (
 	errStreamBlocked = errors.New("stream blocked")
 	errClientGone    = errors.New("client went away")
+	errCutEvent      = errors.New("the stream ended inside an event")
 )
 
 // flushWriter lets sse.Writer flush an http.ResponseWriter through
@@ -54,6 +55,22 @@ type choiceState struct {
 	think          thinkFilter
 	contentSent    bool
 	finished       bool
+	tools          map[int]*window // arguments of each tool call, by tool call index
+	toolOrder      []int
+}
+
+// tool returns the arguments window of tool call i, creating it.
+func (st *streamState) tool(cs *choiceState, i int) *window {
+	if cs.tools == nil {
+		cs.tools = map[int]*window{}
+	}
+	w, ok := cs.tools[i]
+	if !ok {
+		w = &window{holdback: st.holdback, json: &jsonLex{}}
+		cs.tools[i] = w
+		cs.toolOrder = append(cs.toolOrder, i)
+	}
+	return w
 }
 
 // streamState processes one streamed answer.
@@ -126,6 +143,12 @@ func (st *streamState) run(ctx context.Context, rd *sse.Reader) {
 			return
 		case err != nil:
 			st.stop(st.readFailed(ctx, err))
+			return
+		}
+		if ev.Incomplete && !bytes.Equal(bytes.TrimSpace(ev.Data), sse.Done) && !json.Valid(ev.Data) {
+			// The connection broke inside an event: the stream was cut,
+			// not garbled.
+			st.stop(st.readFailed(ctx, errCutEvent))
 			return
 		}
 		if bytes.Equal(bytes.TrimSpace(ev.Data), sse.Done) {
@@ -248,6 +271,51 @@ type choiceDelta struct {
 	hasText   bool // the text field is present (possibly empty)
 	finish    bool
 	other     bool // non-text delta fields: tool calls and the like
+	tools     []toolDelta
+}
+
+// toolDelta is one entry of a delta's tool_calls.
+type toolDelta struct {
+	raw     map[string]json.RawMessage
+	fn      map[string]json.RawMessage // nil without a function object
+	index   int
+	name    string
+	args    string
+	hasArgs bool
+}
+
+func parseToolDeltas(raw json.RawMessage) ([]toolDelta, error) {
+	calls, err := splitObjects(raw)
+	if err != nil {
+		return nil, errUnparsablef("tool_calls: %v", err)
+	}
+	out := make([]toolDelta, 0, len(calls))
+	for i, c := range calls {
+		td := toolDelta{raw: c, index: i}
+		if r, ok := c["index"]; ok {
+			if err := json.Unmarshal(r, &td.index); err != nil {
+				return nil, errUnparsablef("tool_calls[%d].index: %v", i, err)
+			}
+		}
+		if f, ok := c["function"]; ok && !isNull(f) {
+			if td.fn, err = splitObject(f); err != nil {
+				return nil, errUnparsablef("tool_calls[%d].function: %v", i, err)
+			}
+			if n, ok := td.fn["name"]; ok && !isNull(n) {
+				if td.name, ok = rawString(n); !ok {
+					return nil, errUnparsablef("tool_calls[%d].function.name is not a string", i)
+				}
+			}
+			if a, ok := td.fn["arguments"]; ok && !isNull(a) {
+				if td.args, ok = rawString(a); !ok {
+					return nil, errUnparsablef("tool_calls[%d].function.arguments is not a string", i)
+				}
+				td.hasArgs = true
+			}
+		}
+		out = append(out, td)
+	}
+	return out, nil
 }
 
 func parseChoice(ch map[string]json.RawMessage, pos int, ep endpoint) (choiceDelta, error) {
@@ -288,6 +356,12 @@ func parseChoice(ch map[string]json.RawMessage, pos int, ep endpoint) (choiceDel
 			case "role", "content", "reasoning", "reasoning_content":
 			default:
 				d.other = d.other || meaningful(v)
+			}
+		}
+		if raw, ok := d.delta["tool_calls"]; ok && meaningful(raw) {
+			var err error
+			if d.tools, err = parseToolDeltas(raw); err != nil {
+				return d, err
 			}
 		}
 	}
@@ -350,6 +424,17 @@ func (st *streamState) push(w *window, text string, final bool) (string, error) 
 type released struct {
 	reasoning strings.Builder
 	content   strings.Builder
+	tools     map[int]string // checked arguments, by tool call index
+}
+
+func (r *released) addTool(i int, text string) {
+	if text == "" {
+		return
+	}
+	if r.tools == nil {
+		r.tools = map[int]string{}
+	}
+	r.tools[i] += text
 }
 
 // step feeds a choice's new text to its windows. final ends the texts.
@@ -396,7 +481,51 @@ func (st *streamState) step(cs *choiceState, d *choiceDelta, out *released) erro
 		}
 	}
 	if d.finish || d.other {
-		return st.end(cs, out, d.finish)
+		if err := st.end(cs, out, false); err != nil {
+			return err
+		}
+	}
+	for _, td := range d.tools {
+		if td.name != "" {
+			if err := st.checkName(td.name); err != nil {
+				return err
+			}
+		}
+		w := st.tool(cs, td.index)
+		if td.args != "" {
+			t, err := st.push(w, td.args, false)
+			if err != nil {
+				return err
+			}
+			out.addTool(td.index, t)
+		}
+	}
+	if d.finish {
+		return st.end(cs, out, true)
+	}
+	return nil
+}
+
+// checkName checks a tool call's function name, which arrives whole: a
+// BLOCK ends the stream; anything else is only recorded (a name cannot be
+// masked without breaking the call).
+func (st *streamState) checkName(name string) error {
+	if st.unchecked {
+		return nil
+	}
+	fs, err := st.s.checker.scan(guard.Output, name)
+	if err != nil {
+		if st.s.opts.FailMode == FailClosed {
+			return err
+		}
+		st.failOpen()
+		return nil
+	}
+	v := judge(fs)
+	st.rec.add(guard.Output, fs, !v.block)
+	if v.block {
+		st.rec.blocked = guard.Output
+		return errStreamBlocked
 	}
 	return nil
 }
@@ -420,6 +549,13 @@ func (st *streamState) end(cs *choiceState, out *released, finish bool) error {
 	}
 	out.content.WriteString(t)
 	if finish {
+		for _, i := range cs.toolOrder {
+			t, err := st.push(cs.tools[i], "", true)
+			if err != nil {
+				return err
+			}
+			out.addTool(i, t)
+		}
 		cs.finished = true
 	}
 	return nil
@@ -462,7 +598,7 @@ func (st *streamState) syncChunk(chunk map[string]json.RawMessage, deltas []choi
 // nil when there is nothing to send for it.
 func (st *streamState) outChoice(cs *choiceState, d *choiceDelta, rel *released) map[string]json.RawMessage {
 	o := maps.Clone(d.choice)
-	keep := d.finish || rel.content.Len() > 0 || rel.reasoning.Len() > 0
+	keep := d.finish || rel.content.Len() > 0 || rel.reasoning.Len() > 0 || len(rel.tools) > 0
 	if st.ep.chat {
 		od := maps.Clone(d.delta)
 		if od == nil {
@@ -472,6 +608,13 @@ func (st *streamState) outChoice(cs *choiceState, d *choiceDelta, rel *released)
 			delete(od, f)
 		}
 		delete(od, "content")
+		if !st.async {
+			if tc, ok := st.toolCalls(d, rel); ok {
+				od["tool_calls"] = tc
+			} else {
+				delete(od, "tool_calls")
+			}
+		}
 		for _, v := range od {
 			keep = keep || meaningful(v) // role, tool calls
 		}
@@ -501,6 +644,52 @@ func (st *streamState) outChoice(cs *choiceState, d *choiceDelta, rel *released)
 		o["logprobs"] = jsonNull
 	}
 	return o
+}
+
+// toolCalls builds the tool_calls of an outgoing delta: the upstream's
+// entries with their arguments replaced by what was checked and released
+// (entries with nothing left to say are dropped), then entries for calls
+// whose held arguments were released now.
+func (st *streamState) toolCalls(d *choiceDelta, rel *released) (json.RawMessage, bool) {
+	var out []map[string]json.RawMessage
+	done := map[int]bool{}
+	for _, td := range d.tools {
+		c := maps.Clone(td.raw)
+		text, has := rel.tools[td.index]
+		done[td.index] = true
+		if td.fn != nil {
+			fn := maps.Clone(td.fn)
+			if td.hasArgs || has {
+				fn["arguments"] = jsonString(text)
+			}
+			c["function"], _ = marshalJSON(fn)
+		}
+		informative := has || td.name != ""
+		for k, v := range td.raw {
+			if k != "index" && k != "function" && meaningful(v) {
+				informative = true
+			}
+		}
+		if informative {
+			out = append(out, c)
+		}
+	}
+	rest := make([]int, 0, len(rel.tools))
+	for i := range rel.tools {
+		if !done[i] {
+			rest = append(rest, i)
+		}
+	}
+	slices.Sort(rest)
+	for _, i := range rest {
+		fn, _ := marshalJSON(map[string]json.RawMessage{"arguments": jsonString(rel.tools[i])})
+		out = append(out, map[string]json.RawMessage{"index": jsonInt(i), "function": fn})
+	}
+	if len(out) == 0 {
+		return nil, false
+	}
+	b, err := marshalJSON(out)
+	return b, err == nil
 }
 
 // asyncChunk is asynchronous mode: the chunk goes out at once, unchanged
@@ -572,7 +761,7 @@ func (st *streamState) flush() error {
 			return err
 		}
 		cs.finished = true
-		if st.async || (rel.content.Len() == 0 && rel.reasoning.Len() == 0) {
+		if st.async || (rel.content.Len() == 0 && rel.reasoning.Len() == 0 && len(rel.tools) == 0) {
 			continue
 		}
 		d := &choiceDelta{choice: map[string]json.RawMessage{"index": jsonInt(i), "finish_reason": jsonNull}, index: i}
