@@ -255,7 +255,7 @@ var attackRules = []attackRule{
 
 	// Extraction.
 	{level: policy.StrengthLow, name: "reveal-secret", parts: []string{"reveal", "secret"}, gap: 30, unless: []string{"example"}, near: 40},
-	{level: policy.StrengthLow, name: "reveal-own-verbatim", parts: []string{"reveal", "own_secret", "verbatim"}, gap: 12},
+	{level: policy.StrengthLow, name: "reveal-own-verbatim", parts: []string{"reveal", "own_secret", "verbatim"}, gap: 12, crossBreaks: true},
 	{level: policy.StrengthMedium, name: "words-above", parts: []string{"words_above"}},
 	{level: policy.StrengthLow, name: "ask-secret", parts: []string{"ask", "secret"}, gap: 12},
 	{level: policy.StrengthLow, name: "reveal-above", parts: []string{"reveal", "above_ref"}, gap: 36},
