@@ -43,6 +43,7 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/detect"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/fakevllm"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guardmodel"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/policy"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/proxy"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/sse"
@@ -58,6 +59,7 @@ type config struct {
 	concurrency   int
 	duration      time.Duration
 	openStreams   int
+	guardDelay    time.Duration
 }
 
 func main() {
@@ -71,6 +73,7 @@ func main() {
 	flag.IntVar(&c.concurrency, "concurrency", 64, "concurrent clients for the throughput measurement")
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "length of each throughput measurement")
 	flag.IntVar(&c.openStreams, "open-streams", 500, "streams held open for the memory measurement")
+	flag.DurationVar(&c.guardDelay, "guard-delay", 0, "simulated time the fake guard model takes per call (0: the step's own overhead only)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -109,6 +112,7 @@ type bench struct {
 	up      *fakevllm.Server
 	direct  string // base URLs
 	sync    string
+	guarded string // sync, with the guard model step against a fake guard endpoint
 	async   string
 	client  *http.Client
 	holdbk  int
@@ -165,6 +169,35 @@ func run(c config, out io.Writer) error {
 			b.async = srv.URL
 		}
 	}
+	// A gateway with the guard model step, against an endpoint that
+	// answers like Qwen3Guard-Gen ("Safety: Safe") after -guard-delay.
+	guardSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if c.guardDelay > 0 {
+			time.Sleep(c.guardDelay)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"choices":[{"index":0,"message":{"role":"assistant","content":"Safety: Safe\nCategories: None"},"finish_reason":"stop"}]}`)
+	}))
+	b.servers = append(b.servers, guardSrv)
+	gp, err := policy.Parse([]byte("guardModel: {model: Qwen/Qwen3Guard-Gen-0.6B}\n"), "")
+	if err != nil {
+		return err
+	}
+	gclient, err := guardmodel.NewClient(guardmodel.ClientConfig{Endpoint: guardSrv.URL + "/v1", Model: gp.GuardModel.Model, Timeout: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	gopts := proxy.Options{Upstream: upURL, UpstreamAPIKey: "sk-upstream", APIKeys: []string{clientKey}, StreamMode: proxy.StreamSync,
+		SkipReasoningScan: !pol.Reasoning.ScanReasoning, StripReasoning: pol.Reasoning.StripReasoning,
+		Classifier: guardmodel.NewClassifier(gclient, gp.GuardModel)}
+	ggw, err := proxy.New(eng, gopts, nil, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	gsrv := httptest.NewServer(ggw)
+	b.servers = append(b.servers, gsrv)
+	b.guarded = gsrv.URL
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}}
 
 	fmt.Fprintf(out, "# Guardrail gateway benchmark\n\n")
@@ -292,6 +325,30 @@ func (b *bench) latency(out io.Writer) error {
 	row("through the gateway", gw)
 	fmt.Fprintf(out, "| **added by the gateway** | **%s** | %s | **%s** | |\n\n",
 		ms(pct(gw, .5)-pct(direct, .5)), ms(pct(gw, .9)-pct(direct, .9)), ms(pct(gw, .99)-pct(direct, .99)))
+
+	// The guard model step, measured apart: the same requests through a
+	// gateway that also asks a guard model (twice: the prompt, then the
+	// answer), against the rules-only gateway.
+	var guarded []time.Duration
+	gw = gw[:0]
+	for range b.c.requests {
+		g, err := b.complete(b.sync)
+		if err != nil {
+			return err
+		}
+		m, err := b.complete(b.guarded)
+		if err != nil {
+			return err
+		}
+		gw, guarded = append(gw, g), append(guarded, m)
+	}
+	fmt.Fprintf(out, "### The guard model step (fake endpoint answering in %s; prompt and answer each classified once)\n\n", b.c.guardDelay)
+	fmt.Fprintf(out, "| | p50 | p90 | p99 | max |\n|---|---|---|---|---|\n")
+	row("gateway, rules only", gw)
+	row("gateway, rules and guard model", guarded)
+	fmt.Fprintf(out, "| **added by the guard model step** | **%s** | %s | **%s** | |\n\n",
+		ms(pct(guarded, .5)-pct(gw, .5)), ms(pct(guarded, .9)-pct(gw, .9)), ms(pct(guarded, .99)-pct(gw, .99)))
+	fmt.Fprintf(out, "This is the step's own cost (two HTTP calls to a local endpoint, JSON, parsing the verdict) plus -guard-delay per call; a real Qwen3Guard-Gen adds its generation time for a few output tokens on top (not measured here: no GPU).\n\n")
 	return nil
 }
 

@@ -7,6 +7,8 @@
 // (NONE or GUARDRAIL_INTERVENED), and assessments per policy.
 package guard
 
+import "context"
+
 // Source is the direction a text travels: the prompt going to the model, or
 // the model's answer (and reasoning) coming back.
 type Source string
@@ -115,4 +117,19 @@ type StreamChecker interface {
 	// those of ScanPartial(src, text), and with Scan(src, text+rest) for
 	// any rest.
 	ScanPartial(src Source, text string) Partial
+}
+
+// Classifier is an optional model check that runs after the deterministic
+// one, for what rules cannot judge: a guard model that reads a whole
+// prompt, or a whole answer with the prompt it answers. The gateway calls
+// it only when the deterministic check did not already block.
+type Classifier interface {
+	// Enabled reports whether texts of src are classified.
+	Enabled(src Source) bool
+	// Classify judges a prompt (src Input; answer empty) or an answer to
+	// a prompt (src Output). Findings span the whole text judged: the
+	// prompt for Input, the answer for Output. It must be safe for
+	// concurrent use; an error is handled by the gateway's classifier
+	// fail mode.
+	Classify(ctx context.Context, src Source, prompt, answer string) ([]Finding, error)
 }

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
@@ -153,7 +155,7 @@ func (s *Server) serveApply(w http.ResponseWriter, r *http.Request, rec *record)
 		}
 	}
 
-	resp, err := s.apply(src, req.Content, rec)
+	resp, err := s.apply(r.Context(), src, req.Content, rec)
 	if err != nil {
 		// There is nothing to let through here, so both fail modes
 		// answer with the error: a caller must not read "NONE" into an
@@ -172,7 +174,7 @@ func (s *Server) serveApply(w http.ResponseWriter, r *http.Request, rec *record)
 // blocked message; otherwise each block is returned masked when anything
 // was anonymized; with no intervention there are no outputs (as in
 // Bedrock).
-func (s *Server) apply(src guard.Source, content []applyContent, rec *record) (applyResponse, error) {
+func (s *Server) apply(ctx context.Context, src guard.Source, content []applyContent, rec *record) (applyResponse, error) {
 	var (
 		a       assessment
 		outputs []applyOutput
@@ -199,6 +201,23 @@ func (s *Server) apply(src guard.Source, content []applyContent, rec *record) (a
 			masked = true
 		}
 		outputs = append(outputs, applyOutput{Text: out})
+	}
+	if !blocked {
+		var texts []string
+		for _, c := range content {
+			texts = append(texts, c.Text.Text)
+		}
+		joined := strings.Join(texts, "\n\n")
+		prompt, answer := joined, ""
+		if src == guard.Output {
+			prompt, answer = "", joined
+		}
+		fs, b, err := s.classifyFindings(ctx, src, prompt, answer, rec)
+		if err != nil {
+			return applyResponse{}, err
+		}
+		s.assess(&a, fs)
+		blocked = b
 	}
 	units := (chars + 999) / 1000
 	resp := applyResponse{

@@ -20,6 +20,7 @@ var (
 	errStreamBlocked = errors.New("stream blocked")
 	errClientGone    = errors.New("client went away")
 	errCutEvent      = errors.New("the stream ended inside an event")
+	errUpstreamRead  = errors.New("upstream stream")
 )
 
 // flushWriter lets sse.Writer flush an http.ResponseWriter through
@@ -57,6 +58,7 @@ type choiceState struct {
 	finished       bool
 	tools          map[int]*window // arguments of each tool call, by tool call index
 	toolOrder      []int
+	answer         strings.Builder // what the client gets, for the guard model
 }
 
 // tool returns the arguments window of tool call i, creating it.
@@ -85,9 +87,15 @@ type streamState struct {
 	unchecked bool // fail-open after an engine failure: release without checking
 	holdback  int
 	wrote     bool
-	choices   map[int]*choiceState
-	order     []int
-	last      map[string]json.RawMessage // top-level fields of the latest chunk
+	ctx       context.Context
+	// classify: the guard model judges each answer when it ends. hold:
+	// and nothing is written before it has (held collects the events).
+	classify bool
+	hold     bool
+	held     [][]byte
+	choices  map[int]*choiceState
+	order    []int
+	last     map[string]json.RawMessage // top-level fields of the latest chunk
 }
 
 // serveStream relays a streamed answer, checking it as configured.
@@ -102,7 +110,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, resp *http.
 		strip:   s.opts.StripReasoning,
 		scanR:   !s.opts.SkipReasoningScan,
 		choices: map[int]*choiceState{},
+		ctx:     r.Context(),
 	}
+	st.classify = s.opts.Classifier != nil && s.opts.Classifier.Enabled(guard.Output)
+	st.hold = st.classify && s.opts.ClassifierHold && !st.async
 	hb, err := s.checker.holdback(guard.Output)
 	if err != nil {
 		if s.opts.FailMode == FailClosed {
@@ -166,8 +177,23 @@ func (st *streamState) run(ctx context.Context, rd *sse.Reader) {
 	}
 }
 
-// stop ends the stream according to why it stops.
+// stop ends the stream according to why it stops. Events held for the
+// guard model go out when the answer was judged (a normal end, or an
+// upstream failure after what arrived was checked), and are dropped
+// otherwise.
 func (st *streamState) stop(err error) {
+	if st.hold {
+		held := st.held
+		st.hold, st.held = false, nil
+		if err == nil || errors.Is(err, errUpstreamRead) {
+			for _, b := range held {
+				if werr := st.writeData(b); werr != nil {
+					err = werr
+					break
+				}
+			}
+		}
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, errClientGone):
@@ -202,7 +228,7 @@ func (st *streamState) readFailed(ctx context.Context, err error) error {
 	if ferr := st.flush(); ferr != nil {
 		return ferr
 	}
-	return fmt.Errorf("upstream stream: %w", err)
+	return fmt.Errorf("%w: %w", errUpstreamRead, err)
 }
 
 // event handles one upstream data event other than [DONE].
@@ -439,6 +465,16 @@ func (r *released) addTool(i int, text string) {
 
 // step feeds a choice's new text to its windows. final ends the texts.
 func (st *streamState) step(cs *choiceState, d *choiceDelta, out *released) error {
+	if st.classify {
+		if d.reasoning != "" && !st.strip {
+			cs.answer.WriteString(d.reasoning)
+		}
+		cs.answer.WriteString(d.content)
+		for _, td := range d.tools {
+			cs.answer.WriteString(td.name)
+			cs.answer.WriteString(td.args)
+		}
+	}
 	if d.reasoning != "" {
 		cs.sawReasoning = true
 		for _, n := range d.rNames {
@@ -557,6 +593,17 @@ func (st *streamState) end(cs *choiceState, out *released, finish bool) error {
 			out.addTool(i, t)
 		}
 		cs.finished = true
+		if st.classify && !st.unchecked {
+			// The model step judges the whole answer, before its last
+			// chunk (with the finish reason) goes out.
+			blocked, err := st.s.classify(st.ctx, guard.Output, st.rec.prompt, cs.answer.String(), st.rec)
+			if err != nil {
+				return err
+			}
+			if blocked {
+				return errStreamBlocked
+			}
+		}
 	}
 	return nil
 }
@@ -806,6 +853,7 @@ func (st *streamState) headFields() map[string]json.RawMessage {
 // release) the message follows it on a new paragraph; otherwise it is the
 // whole answer.
 func (st *streamState) writeBlocked() error {
+	st.hold, st.held = false, nil // what was held is not sent
 	msg := st.s.checker.blockedMessage(guard.Output)
 	h := head{}
 	if st.last != nil {
@@ -844,6 +892,10 @@ func (st *streamState) writeChunk(chunk map[string]json.RawMessage) error {
 }
 
 func (st *streamState) writeData(b []byte) error {
+	if st.hold {
+		st.held = append(st.held, bytes.Clone(b))
+		return nil
+	}
 	if err := st.sw.WriteData(b); err != nil {
 		return fmt.Errorf("%w: %v", errClientGone, err)
 	}
