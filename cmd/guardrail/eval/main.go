@@ -39,6 +39,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/detect"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
@@ -552,8 +553,20 @@ func newSimulated(spec string) (*simulated, error) {
 }
 
 func (s *simulated) classify(_ context.Context, it item) (bool, error) {
+	// A model reads through invisible characters and full-width forms, so
+	// the simulation gives a text and its evasions the same verdict.
+	var b strings.Builder
+	for _, r := range it.Text {
+		switch {
+		case unicode.Is(unicode.Cf, r):
+			continue
+		case r >= 0xFF01 && r <= 0xFF5E:
+			r -= 0xFF01 - '!'
+		}
+		b.WriteRune(r)
+	}
 	h := fnv.New64a()
-	_, _ = h.Write([]byte(it.Text))
+	_, _ = h.Write([]byte(b.String()))
 	u := float64(h.Sum64()%10000) / 10000
 	if it.Label == "attack" {
 		return u < s.recall, nil
