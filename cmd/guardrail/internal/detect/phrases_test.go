@@ -311,6 +311,22 @@ topics:
 			assert.Equal(t, tt.want, spans(e.Scan(guard.Input, tt.text)))
 		})
 	}
+	t.Run("co-occurrence within the window only", func(t *testing.T) {
+		far := "我想买入一些东西。" + strings.Repeat("今天天气很好，", 10) + "股票代码是什么"
+		assert.Empty(t, e.Scan(guard.Input, far))
+	})
+	t.Run("exceptions", func(t *testing.T) {
+		ex := newEngine(t, `
+topics:
+  denied:
+    - {name: Fund, keywords: [基金, 买入], minKeywords: 2, exceptions: [基金会]}
+    - {name: Bomb, keywords: [bomb], exceptions: [bomb shelter]}
+`, "")
+		assert.Empty(t, ex.Scan(guard.Input, "基金会买入了图书"))
+		assert.Equal(t, []span{{"Fund", 0, 12}}, spans(ex.Scan(guard.Input, "买入基金")))
+		assert.Empty(t, ex.Scan(guard.Input, "the bomb shelter"))
+		assert.Equal(t, []span{{"Bomb", 4, 9}}, spans(ex.Scan(guard.Input, "the bombs")))
+	})
 	f := e.Scan(guard.Output, "如何制造炸弹")
 	require.Len(t, f, 1)
 	assert.Equal(t, guard.Finding{Policy: guard.PolicyTopics, Type: "Weapons", Action: guard.ActionNone, Start: 0, End: 18}, f[0])

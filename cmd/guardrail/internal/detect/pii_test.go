@@ -65,7 +65,32 @@ func TestResidentID(t *testing.T) {
 		{"mixed separators", "110105 19491231-002X", nil},
 		{"grouped but continued", "110105 19491231 002X 1", nil},
 		{"two in a row", "11010519491231002X,440308199901010012", []string{"11010519491231002X", "440308199901010012"}},
+		{"full-width", "１１０１０５１９４９１２３１００２Ｘ", []string{"１１０１０５１９４９１２３１００２Ｘ"}},
+		{"invisible characters inside", "110105\u200b19491231\u200b002X", []string{"110105\u200b19491231\u200b002X"}},
+		// 91: no such province in GB/T 2260, with a right check character
+		// (weighted sum 223, mod 11 = 3 -> 9) and birth date.
+		{"no such province", "910105194912310029", nil},
+		{"first generation with a context word", "身份证号 110105491231002", []string{"110105491231002"}},
+		{"first generation, context word after", "110105491231002 是他的身份证", []string{"110105491231002"}},
+		{"first generation without a context word", "编号 110105491231002", nil},
+		{"first generation, bad date", "身份证 110105491331002", nil},
 	})
+}
+
+func TestValidRegion(t *testing.T) {
+	for code, want := range map[string]bool{
+		"110105": true,  // 北京 朝阳
+		"440308": true,  // 广东 深圳 盐田
+		"429004": true,  // 湖北 省直辖 仙桃
+		"810000": true,  // 香港居民居住证
+		"830000": true,  // 台湾居民居住证
+		"110000": false, // a province is not a county
+		"910105": false, // no province 91
+		"117105": false, // prefecture 71
+		"810101": false, // HK codes are province-wide
+	} {
+		assert.Equal(t, want, validRegion([]byte(code)), code)
+	}
 }
 
 // A MOD 11-2 check character catches every single-digit substitution:
