@@ -33,6 +33,7 @@ import (
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/detect"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guardmodel"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/policy"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/proxy"
 )
@@ -57,6 +58,9 @@ type config struct {
 	maxBodyBytes    int64
 	headerTimeout   time.Duration
 	shutdownTimeout time.Duration
+	guardEndpoint   string
+	guardModel      string
+	guardKeyFile    string
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -72,6 +76,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Int64Var(&c.maxBodyBytes, "max-body-bytes", proxy.DefaultMaxBodyBytes, "largest request body accepted")
 	fs.DurationVar(&c.headerTimeout, "upstream-header-timeout", proxy.DefaultUpstreamHeaderWait, "longest wait for vLLM's response headers (a non-streamed answer only has them when it is complete)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long open requests and streams may take to finish")
+	fs.StringVar(&c.guardEndpoint, "guard-endpoint", "", "guard model's OpenAI-compatible base URL, e.g. http://127.0.0.1:8002/v1 (overrides the policy's guardModel.endpoint; turns the model step on with the default mapping when the policy has no guardModel section)")
+	fs.StringVar(&c.guardModel, "guard-model", "", "guard model name as vLLM serves it (overrides guardModel.model; default "+defaultGuardModel+")")
+	fs.StringVar(&c.guardKeyFile, "guard-api-key-file", "", "file holding the guard model's API key (default: the variable named by guardModel.apiKeyEnv, else $GUARDRAIL_GUARD_API_KEY)")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -109,6 +116,52 @@ func keys(c config, getenv func(string) string) (clients []string, upstream stri
 		upstream = getenv("GUARDRAIL_UPSTREAM_API_KEY")
 	}
 	return clients, upstream, nil
+}
+
+const defaultGuardModel = "Qwen/Qwen3Guard-Gen-0.6B"
+
+// classifier builds the model step from the policy's guardModel section
+// and the flags, or returns nil when there is none.
+func classifier(c config, p *policy.Policy, getenv func(string) string) (*guardmodel.Classifier, *policy.GuardModel, error) {
+	g := p.GuardModel
+	if g == nil {
+		if c.guardEndpoint == "" {
+			return nil, nil, nil
+		}
+		// Flags alone: the default mapping.
+		def, err := policy.Parse([]byte("guardModel: {model: "+defaultGuardModel+"}\nfailMode: "+string(p.FailMode)+"\n"), "")
+		if err != nil {
+			return nil, nil, fmt.Errorf("guard model defaults: %w", err)
+		}
+		g = def.GuardModel
+	}
+	gm := *g
+	if c.guardEndpoint != "" {
+		gm.Endpoint = c.guardEndpoint
+	}
+	if c.guardModel != "" {
+		gm.Model = c.guardModel
+	}
+	if gm.Endpoint == "" {
+		return nil, nil, errors.New("the policy has a guardModel section but no endpoint: set guardModel.endpoint or -guard-endpoint")
+	}
+	key := ""
+	switch {
+	case c.guardKeyFile != "":
+		var err error
+		if key, err = proxy.ReadSecretFile(c.guardKeyFile); err != nil {
+			return nil, nil, fmt.Errorf("guard model API key: %w", err)
+		}
+	case gm.APIKeyEnv != "":
+		key = getenv(gm.APIKeyEnv)
+	default:
+		key = getenv("GUARDRAIL_GUARD_API_KEY")
+	}
+	client, err := guardmodel.NewClient(guardmodel.ClientConfig{Endpoint: gm.Endpoint, Model: gm.Model, APIKey: key, Timeout: gm.Timeout, MaxChars: gm.MaxChars})
+	if err != nil {
+		return nil, nil, err
+	}
+	return guardmodel.NewClassifier(client, &gm), &gm, nil
 }
 
 // options translates the policy's gateway settings.
@@ -152,6 +205,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if err != nil {
 		return fmt.Errorf("building the policy engine: %w", err)
 	}
+	guardClassifier, gm, err := classifier(c, p, getenv)
+	if err != nil {
+		return err
+	}
 	clients, upstreamKey, err := keys(c, getenv)
 	if err != nil {
 		return err
@@ -177,6 +234,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	opts.APIKeys = clients
 	opts.MaxBodyBytes = c.maxBodyBytes
 	opts.UpstreamHeaderTimeout = c.headerTimeout
+	if guardClassifier != nil {
+		opts.Classifier = guardClassifier
+		opts.ClassifierFailMode = proxy.FailMode(gm.FailMode)
+		opts.ClassifierHold = gm.Streaming == policy.GuardStreamHold
+	}
 	handler, err := proxy.New(engine, opts, reg, audit)
 	if err != nil {
 		return err
@@ -201,6 +263,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"policy", p.Name, "fail_mode", opts.FailMode, "stream_mode", opts.StreamMode,
 		"scan_reasoning", !opts.SkipReasoningScan, "strip_reasoning", opts.StripReasoning,
 		"holdback_bytes", engine.Holdback(guard.Output), "client_keys", len(clients))
+	if gm != nil {
+		logger.Info("guard model step", "endpoint", gm.Endpoint, "model", gm.Model, "input", gm.Input, "output", gm.Output,
+			"timeout", gm.Timeout, "fail_mode", gm.FailMode, "streaming", gm.Streaming, "controversial", gm.Controversial)
+	}
 	if ready != nil {
 		ready(ln.Addr())
 	}

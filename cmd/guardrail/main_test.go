@@ -162,3 +162,28 @@ func TestRun(t *testing.T) {
 	assert.NotContains(t, stdout.String(), "13812345678")
 	assert.Contains(t, stderr.String(), "shutting down")
 }
+
+func TestClassifierFromPolicyAndFlags(t *testing.T) {
+	getenv := func(k string) string { return map[string]string{"GUARDRAIL_GUARD_API_KEY": "k1", "MY_KEY": "k2"}[k] }
+	plain := &policy.Policy{FailMode: policy.FailClosed}
+	k, gm, err := classifier(config{}, plain, getenv)
+	require.NoError(t, err)
+	assert.Nil(t, k, "no section, no flag: no model step")
+	assert.Nil(t, gm)
+
+	k, gm, err = classifier(config{guardEndpoint: "http://127.0.0.1:8002/v1"}, plain, getenv)
+	require.NoError(t, err)
+	require.NotNil(t, k)
+	assert.Equal(t, "Qwen/Qwen3Guard-Gen-0.6B", gm.Model)
+	assert.Equal(t, "http://127.0.0.1:8002/v1", gm.Endpoint)
+	assert.Equal(t, policy.FailClosed, gm.FailMode)
+
+	p, err := policy.Parse([]byte("guardModel: {model: Qwen/Qwen3Guard-Gen-4B, apiKeyEnv: MY_KEY, streaming: hold}\n"), "")
+	require.NoError(t, err)
+	_, _, err = classifier(config{}, p, getenv)
+	assert.ErrorContains(t, err, "no endpoint")
+	_, gm, err = classifier(config{guardEndpoint: "http://guard:8002", guardModel: "other"}, p, getenv)
+	require.NoError(t, err)
+	assert.Equal(t, "other", gm.Model)
+	assert.Equal(t, policy.GuardStreamHold, gm.Streaming)
+}

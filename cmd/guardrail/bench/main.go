@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -42,6 +43,7 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/detect"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/fakevllm"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guardmodel"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/policy"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/proxy"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/sse"
@@ -57,6 +59,7 @@ type config struct {
 	concurrency   int
 	duration      time.Duration
 	openStreams   int
+	guardDelay    time.Duration
 }
 
 func main() {
@@ -70,6 +73,7 @@ func main() {
 	flag.IntVar(&c.concurrency, "concurrency", 64, "concurrent clients for the throughput measurement")
 	flag.DurationVar(&c.duration, "duration", 5*time.Second, "length of each throughput measurement")
 	flag.IntVar(&c.openStreams, "open-streams", 500, "streams held open for the memory measurement")
+	flag.DurationVar(&c.guardDelay, "guard-delay", 0, "simulated time the fake guard model takes per call (0: the step's own overhead only)")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -108,6 +112,7 @@ type bench struct {
 	up      *fakevllm.Server
 	direct  string // base URLs
 	sync    string
+	guarded string // sync, with the guard model step against a fake guard endpoint
 	async   string
 	client  *http.Client
 	holdbk  int
@@ -164,6 +169,35 @@ func run(c config, out io.Writer) error {
 			b.async = srv.URL
 		}
 	}
+	// A gateway with the guard model step, against an endpoint that
+	// answers like Qwen3Guard-Gen ("Safety: Safe") after -guard-delay.
+	guardSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		if c.guardDelay > 0 {
+			time.Sleep(c.guardDelay)
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"choices":[{"index":0,"message":{"role":"assistant","content":"Safety: Safe\nCategories: None"},"finish_reason":"stop"}]}`)
+	}))
+	b.servers = append(b.servers, guardSrv)
+	gp, err := policy.Parse([]byte("guardModel: {model: Qwen/Qwen3Guard-Gen-0.6B}\n"), "")
+	if err != nil {
+		return err
+	}
+	gclient, err := guardmodel.NewClient(guardmodel.ClientConfig{Endpoint: guardSrv.URL + "/v1", Model: gp.GuardModel.Model, Timeout: 10 * time.Second})
+	if err != nil {
+		return err
+	}
+	gopts := proxy.Options{Upstream: upURL, UpstreamAPIKey: "sk-upstream", APIKeys: []string{clientKey}, StreamMode: proxy.StreamSync,
+		SkipReasoningScan: !pol.Reasoning.ScanReasoning, StripReasoning: pol.Reasoning.StripReasoning,
+		Classifier: guardmodel.NewClassifier(gclient, gp.GuardModel)}
+	ggw, err := proxy.New(eng, gopts, nil, slog.New(slog.NewJSONHandler(io.Discard, nil)))
+	if err != nil {
+		return err
+	}
+	gsrv := httptest.NewServer(ggw)
+	b.servers = append(b.servers, gsrv)
+	b.guarded = gsrv.URL
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConns: 512, MaxIdleConnsPerHost: 256, IdleConnTimeout: time.Minute}}
 
 	fmt.Fprintf(out, "# Guardrail gateway benchmark\n\n")
@@ -176,6 +210,9 @@ func run(c config, out io.Writer) error {
 		return err
 	}
 	if err := b.streaming(out); err != nil {
+		return err
+	}
+	if err := b.ttftTokens(out, eng); err != nil {
 		return err
 	}
 	if err := b.throughput(out); err != nil {
@@ -288,6 +325,30 @@ func (b *bench) latency(out io.Writer) error {
 	row("through the gateway", gw)
 	fmt.Fprintf(out, "| **added by the gateway** | **%s** | %s | **%s** | |\n\n",
 		ms(pct(gw, .5)-pct(direct, .5)), ms(pct(gw, .9)-pct(direct, .9)), ms(pct(gw, .99)-pct(direct, .99)))
+
+	// The guard model step, measured apart: the same requests through a
+	// gateway that also asks a guard model (twice: the prompt, then the
+	// answer), against the rules-only gateway.
+	var guarded []time.Duration
+	gw = gw[:0]
+	for range b.c.requests {
+		g, err := b.complete(b.sync)
+		if err != nil {
+			return err
+		}
+		m, err := b.complete(b.guarded)
+		if err != nil {
+			return err
+		}
+		gw, guarded = append(gw, g), append(guarded, m)
+	}
+	fmt.Fprintf(out, "### The guard model step (fake endpoint answering in %s; prompt and answer each classified once)\n\n", b.c.guardDelay)
+	fmt.Fprintf(out, "| | p50 | p90 | p99 | max |\n|---|---|---|---|---|\n")
+	row("gateway, rules only", gw)
+	row("gateway, rules and guard model", guarded)
+	fmt.Fprintf(out, "| **added by the guard model step** | **%s** | %s | **%s** | |\n\n",
+		ms(pct(guarded, .5)-pct(gw, .5)), ms(pct(guarded, .9)-pct(gw, .9)), ms(pct(guarded, .99)-pct(gw, .99)))
+	fmt.Fprintf(out, "This is the step's own cost (two HTTP calls to a local endpoint, JSON, parsing the verdict) plus -guard-delay per call; a real Qwen3Guard-Gen adds its generation time for a few output tokens on top (not measured here: no GPU).\n\n")
 	return nil
 }
 
@@ -412,9 +473,63 @@ func (b *bench) streaming(out io.Writer) error {
 			ms(pct(get(r, relay), .5)), ms(pct(get(r, relay), .99)))
 	}
 	fmt.Fprintf(out, "\nTotal time is the generation time (%d tokens x %s, plus timer overshoot) plus the relay; differences between the rows of a few tens of ms are timer noise under CPU contention, not pipeline delay: the last-chunk relay is the per-chunk latency of each path.\n\n", b.c.tokens, b.c.tokenDelay)
-	tokens := b.holdbk / 3
-	fmt.Fprintf(out, "Sync mode releases text once the holdback (%d bytes) is behind it: %d tokens of 3 bytes here, so its added TTFT is that many token times (%s at %s per token; %.1f s at 30 tokens/s). Async mode adds no holdback.\n\n",
-		b.holdbk, tokens, time.Duration(tokens)*b.c.tokenDelay, b.c.tokenDelay, float64(tokens)/30)
+	fmt.Fprintf(out, "Sync mode releases a text as soon as nothing that could still become a match is in it (the engine's ScanPartial): ordinary prose goes out with its last word held, so the added TTFT is about one token time, whatever the policy's longest phrase; the next table counts it in tokens. Async mode holds nothing.\n\n")
+	return nil
+}
+
+// ttftTokens measures the added time to first token of sync mode in
+// tokens, without timers: ordinary English and Chinese answers are cut
+// into tokens as a tokenizer would (answers.go) and fed one token at a
+// time to the engine's streaming scan, as the gateway's window does; the
+// first text goes out after token k, where the direct path shows it after
+// token 1, so sync mode adds k-1 tokens. It also reports how many tokens
+// are held back on average over the whole answer, and what the old
+// holdback (the policy's longest match) would have held.
+func (b *bench) ttftTokens(out io.Writer, eng *detect.Engine) error {
+	rng := rand.New(rand.NewPCG(1, 2))
+	fmt.Fprintf(out, "## Added time to first token in sync mode, in tokens (ordinary answers, every token a separate delta)\n\n")
+	fmt.Fprintf(out, "| answers | samples | added TTFT p50 | p90 | max | tokens held back, mean over the answer | old holdback (%d bytes) in tokens |\n|---|---|---|---|---|---|---|\n", b.holdbk)
+	for _, set := range []struct {
+		name    string
+		answers []string
+	}{{"English", englishAnswers}, {"Chinese", chineseAnswers}} {
+		var added []time.Duration // in tokens, as Durations for pct
+		var heldSum, heldN, bytesSum, tokSum int
+		for rep := 0; rep < 10; rep++ {
+			for _, a := range set.answers {
+				toks := tokenize(rng, a)
+				first := -1
+				var buf strings.Builder
+				ends := make([]int, 0, len(toks))
+				for j, tk := range toks {
+					buf.WriteString(tk)
+					ends = append(ends, buf.Len())
+					p := eng.ScanPartial(guard.Output, buf.String())
+					if first < 0 && p.Release > 0 {
+						first = j
+					}
+					held := 0
+					for _, e := range ends {
+						if e > p.Release {
+							held++
+						}
+					}
+					heldSum += held
+					heldN++
+				}
+				if first < 0 {
+					first = len(toks) - 1 // released at the end of the answer
+				}
+				added = append(added, time.Duration(first))
+				bytesSum += len(a)
+				tokSum += len(toks)
+			}
+		}
+		perTok := float64(bytesSum) / float64(tokSum)
+		fmt.Fprintf(out, "| %s | %d | **%d** | %d | %d | %.2f | %.0f |\n", set.name, len(added),
+			int(pct(added, .5)), int(pct(added, .9)), int(pct(added, 1)), float64(heldSum)/float64(heldN), float64(b.holdbk)/perTok)
+	}
+	fmt.Fprintln(out)
 	return nil
 }
 

@@ -28,6 +28,7 @@ type acMatcher struct {
 	pattern   []int32    // pattern ending exactly at the state, or -1
 	dict      []int32    // nearest state on the failure chain with a pattern, or -1
 	patLen    []int32    // length of each pattern in bytes
+	depth     []int32    // depth of each state: the length of the prefix it stands for
 }
 
 // newACMatcher builds the automaton. Patterns must be non-empty and
@@ -56,6 +57,7 @@ func newACMatcher(patterns []string) *acMatcher {
 	edges := make([]edge, 0, total)
 	pattern := make([]int32, 1, total+1)
 	pattern[0] = -1
+	depth := make([]int32, 1, total+1)
 	path := []int32{0} // path[d]: the state at depth d on the previous pattern's path
 	prev := ""
 	for _, id := range order {
@@ -71,6 +73,7 @@ func newACMatcher(patterns []string) *acMatcher {
 			child := int32(len(pattern))
 			edges = append(edges, edge{s, p[i], child})
 			pattern = append(pattern, -1)
+			depth = append(depth, int32(i+1))
 			path = append(path, child)
 			s = child
 		}
@@ -79,7 +82,7 @@ func newACMatcher(patterns []string) *acMatcher {
 	}
 	n := len(pattern)
 
-	m := &acMatcher{patLen: make([]int32, len(patterns)), pattern: pattern}
+	m := &acMatcher{patLen: make([]int32, len(patterns)), pattern: pattern, depth: depth}
 	for id, p := range patterns {
 		m.patLen[id] = int32(len(p))
 	}
@@ -177,10 +180,15 @@ func (m *acMatcher) child(s int32, c byte) (int32, bool) {
 
 // scan calls emit for every occurrence of every pattern in text, in order
 // of end position (and, for one end, longest pattern first), with the
-// pattern id and the end offset (exclusive).
-func (m *acMatcher) scan(text []byte, emit func(id int32, end int)) {
+// pattern id and the end offset (exclusive). It returns the automaton
+// state after text[:cut] (0 <= cut <= len(text)): what of the patterns is
+// still open there.
+func (m *acMatcher) scan(text string, cut int, emit func(id int32, end int)) (atCut int32) {
 	s := int32(0)
 	for i := 0; i < len(text); i++ {
+		if i == cut {
+			atCut = s
+		}
 		c := text[i]
 		for {
 			if s == 0 {
@@ -202,4 +210,54 @@ func (m *acMatcher) scan(text []byte, emit func(id int32, end int)) {
 			o = m.dict[o]
 		}
 	}
+	if cut >= len(text) {
+		atCut = s
+	}
+	return atCut
+}
+
+// openDepths returns, for every state, the length of the longest suffix
+// of the input read so far that is a prefix of a pattern for which keep is
+// true: how far back a match of such a pattern that is still open may
+// start. The trie is walked breadth first, so a state's failure target is
+// done before it.
+func (m *acMatcher) openDepths(keep func(id int32) bool) []int32 {
+	n := len(m.pattern)
+	// live[s]: some pattern in the subtree of s is kept.
+	live := make([]bool, n)
+	order := make([]int32, 0, n)
+	order = append(order, 0)
+	for head := 0; head < len(order); head++ {
+		u := order[head]
+		for j := m.edgeStart[u]; j < m.edgeStart[u+1]; j++ {
+			order = append(order, m.next[j])
+		}
+	}
+	// In reverse breadth-first order, every state comes after all of its
+	// descendants.
+	for k := len(order) - 1; k >= 0; k-- {
+		u := order[k]
+		if p := m.pattern[u]; p >= 0 && keep(p) {
+			live[u] = true
+			continue
+		}
+		for j := m.edgeStart[u]; j < m.edgeStart[u+1]; j++ {
+			if live[m.next[j]] {
+				live[u] = true
+				break
+			}
+		}
+	}
+	out := make([]int32, n)
+	for _, u := range order {
+		switch {
+		case u == 0:
+			out[u] = 0
+		case live[u]:
+			out[u] = m.depth[u]
+		default:
+			out[u] = out[m.fail[u]]
+		}
+	}
+	return out
 }

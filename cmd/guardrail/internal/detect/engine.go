@@ -1,15 +1,16 @@
 // Package detect is the guardrail's policy engine: it implements
-// guard.Checker for a validated policy.Policy.
+// guard.Checker and guard.StreamChecker for a validated policy.Policy.
 //
-// Everything is compiled once in New: the built-in PII detectors are
-// hand-written byte scanners (checksums and boundary rules included), custom
-// regexes are compiled Go regexps (RE2), and every word, topic phrase and
-// prompt-attack phrase goes into one Aho-Corasick automaton that runs over a
-// normalized copy of the text (case- and width-folded, spaces collapsed). A
-// Scan is therefore one pass for the digits, one for the phrases and one per
-// custom regex (skipped when the literal every match starts with is absent),
-// with no allocation per byte: about 15 µs for 2 KB with the example policy
-// on one core (BenchmarkScan).
+// Everything is compiled once in New. A Scan normalizes the text once
+// (normalize.go: a base view for numbers, e-mail, keys and custom regexes,
+// a phrase view for words, topics and prompt attacks, both mapped back to
+// the original bytes), runs the hand-written number scanners over the base
+// view, each custom regex over it (skipped when the literal every match
+// starts with is absent), and one Aho-Corasick automaton with every word,
+// topic phrase, exception and prompt-attack term over the phrase view;
+// prompt-attack rules and keyword co-occurrence are then evaluated on the
+// automaton's hits. ScanPartial does the same on a text that may still
+// grow and says which part of it is settled (partial.go).
 //
 // An Engine is immutable after New and safe for concurrent use.
 package detect
@@ -17,13 +18,11 @@ package detect
 import (
 	"errors"
 	"fmt"
-	"math/bits"
 	"regexp"
 	"regexp/syntax"
 	"slices"
 	"strings"
 	"sync"
-	"unicode/utf8"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/policy"
@@ -42,32 +41,54 @@ const (
 
 var piiMaxLen = [numPII]int{maxResidentIDLen, maxMobileLen, maxBankCardLen, maxEmailLen, maxIPv4Len, maxAWSKeyLen}
 
-// Engine implements guard.Checker.
+// cooccurrenceWindow is how close, in bytes of the phrase view, the
+// keywords of a topic with minKeywords > 1 must be: about 40 Chinese
+// characters or 20 English words, a sentence or two. Keywords further apart
+// are not about the same thing ("invest" in one paragraph, "buy" in the
+// next), and a bounded window keeps the streaming verdict equal to the
+// whole-text one.
+const cooccurrenceWindow = 120
+
+// Engine implements guard.Checker and guard.StreamChecker.
 type Engine struct {
 	pol     *policy.Policy
 	pii     [numPII][2]policy.Action // per detector, per source index
 	piiType [numPII]string
 	regexes []compiledRegex
 
-	ac     *acMatcher // nil when the policy has no phrases
-	pats   []phrase   // per automaton pattern id
-	owners []owner    // owners of pattern i: owners[pats[i].ownerLo:pats[i].ownerHi]
-	topics []topicState
+	ac      *acMatcher // nil when the policy has no phrases
+	pats    []phrase   // per automaton pattern id
+	owners  []owner    // owners of pattern i: owners[pats[i].ownerLo:pats[i].ownerHi]
+	topics  []topicState
+	attack  *compiledAttack // nil when prompt attack detection is off
+	attAct  [2]policy.Action
+	targets []string // exception targets: "policy\x00type"
 
-	anyPhrase [2]bool
-	holdback  [2]int
+	anyPhrase    [2]bool
+	strongPhrase [2]bool
+	// open[si] and openStrong[si] give, per automaton state, how far back
+	// a match still open there may start, over the patterns enabled for
+	// source si, and over those whose action changes the text.
+	open       [2][]int32
+	openStrong [2][]int32
+	holdback   [2]int
+	// lookPhrase is how much of the phrase view before the unsettled part
+	// a streaming scan must keep: the context the phrase detectors look
+	// back at (baseLookbehind is the same for the base view).
+	lookPhrase int
 
-	pool sync.Pool // *scratch, so that a Scan allocates nothing but its result
+	pool sync.Pool // *scratch, so that a Scan allocates little but its result
 }
 
 type compiledRegex struct {
 	name string
 	re   *regexp.Regexp
 	act  [2]policy.Action
+	max  int // maxLength
 	// literal is a string every match starts with, or "": a text without
 	// it is skipped. Go's regexp skips ahead to a literal prefix by
 	// itself, but not past a leading \b or ^; it then tries every
-	// position, and `\bEMP-[0-9]{6}\b` took 60% of a 2 KB Scan.
+	// position.
 	literal string
 }
 
@@ -112,11 +133,12 @@ func requiredLiteral(pattern string) string {
 // phrase is one distinct normalized phrase in the automaton. Several policy
 // entries may share it (a word in two lists, a keyword that is also a word).
 type phrase struct {
-	boundaryStart bool // starts with a Latin word rune: needs a boundary before
-	boundaryEnd   bool // ends with one: needs a boundary after
+	boundaryStart bool // starts with a word rune: needs a boundary before
+	boundaryEnd   bool // ends with one: needs a boundary (or an ending) after
+	suffixes      bool // ends with a Latin letter: -s, -es, -ed, -ing, -er, -ers may follow
+	maxOrig       int  // longest original text (without invisible characters) that normalizes to it
 	ownerLo       int32
 	ownerHi       int32
-	maxOrig       int // longest original text that normalizes to it
 }
 
 type ownerKind uint8
@@ -125,7 +147,8 @@ const (
 	ownWord ownerKind = iota
 	ownTopicExample
 	ownTopicKeyword
-	ownPromptAttack
+	ownConcept
+	ownException
 )
 
 // owner is a policy entry a phrase belongs to, with what a finding needs.
@@ -133,6 +156,8 @@ type owner struct {
 	kind    ownerKind
 	topic   int32 // topic index, for keywords
 	keyword int32 // keyword index within its topic
+	concept int32 // concept index, for prompt-attack terms
+	target  int32 // for exceptions and the entries they apply to: index in Engine.targets, or -1
 	pol     guard.Policy
 	typ     string
 	act     [2]policy.Action
@@ -143,22 +168,6 @@ type topicState struct {
 	name        string
 	minKeywords int
 	act         [2]policy.Action
-}
-
-type keywordHit struct {
-	topic, keyword int32
-	start, end     int
-}
-
-type scratch struct {
-	norm []byte
-	off  []int32
-	hits []keywordHit
-	// per topic, reset on use
-	seen  []uint64
-	start []int
-	end   []int
-	done  []bool
 }
 
 func srcIndex(src guard.Source) (int, bool) {
@@ -175,6 +184,10 @@ func srcIndex(src guard.Source) (int, bool) {
 func both(d policy.Directions) [2]policy.Action { return [2]policy.Action{d.Input, d.Output} }
 
 func enabled(a [2]policy.Action) bool { return a[0].Enabled() || a[1].Enabled() }
+
+// strong reports whether a finding with action a changes what passes (so
+// that streaming must not release text a match of it could still cover).
+func strong(a policy.Action) bool { return a == policy.ActionBlock || a == policy.ActionAnonymize }
 
 // New compiles p. p should come from policy.Load or policy.Parse; New
 // still refuses what it cannot run (a missing or empty-matching regex), so
@@ -207,8 +220,12 @@ func New(p *policy.Policy) (*Engine, error) {
 		if re.MatchString("") {
 			return nil, fmt.Errorf("detect: regex %s: pattern %q matches the empty string", r.Name, r.Pattern)
 		}
+		maxLen := r.MaxLength
+		if maxLen <= 0 {
+			maxLen = policy.DefaultRegexMaxLength
+		}
 		if enabled(both(r.Actions)) {
-			e.regexes = append(e.regexes, compiledRegex{name: r.Name, re: re, act: both(r.Actions), literal: requiredLiteral(r.Pattern)})
+			e.regexes = append(e.regexes, compiledRegex{name: r.Name, re: re, act: both(r.Actions), max: maxLen, literal: requiredLiteral(r.Pattern)})
 		}
 	}
 	if err := e.buildPhrases(p); err != nil {
@@ -218,122 +235,11 @@ func New(p *policy.Policy) (*Engine, error) {
 	return e, nil
 }
 
-// buildPhrases collects every word, topic phrase and prompt-attack phrase
-// into one automaton.
-func (e *Engine) buildPhrases(p *policy.Policy) error {
-	ids := map[string]int32{}
-	var texts []string
-	type ownedBy struct {
-		id int32
-		o  owner
-	}
-	var pairs []ownedBy
-	var normBuf []byte
-	var offBuf []int32
-	add := func(text string, o owner) {
-		normBuf, offBuf = normalize(normBuf[:0], offBuf[:0], text)
-		norm := trimPattern(normBuf)
-		if len(norm) == 0 {
-			return
-		}
-		id, ok := ids[string(norm)]
-		if !ok {
-			id = int32(len(texts))
-			key := string(norm)
-			ids[key] = id
-			texts = append(texts, key)
-		}
-		pairs = append(pairs, ownedBy{id, o})
-	}
-	for _, l := range p.Words.Lists {
-		o := owner{kind: ownWord, pol: guard.PolicyWords, typ: l.Name, act: both(l.Actions)}
-		if !enabled(o.act) {
-			continue
-		}
-		for _, w := range l.Words {
-			add(w, o)
-		}
-	}
-	for t, topic := range p.Topics.Denied {
-		act := both(topic.Actions)
-		e.topics = append(e.topics, topicState{name: topic.Name, minKeywords: topic.MinKeywords, act: act})
-		if !enabled(act) {
-			continue
-		}
-		for _, x := range topic.Examples {
-			add(x, owner{kind: ownTopicExample, pol: guard.PolicyTopics, typ: topic.Name, act: act})
-		}
-		if len(topic.Keywords) > policy.MaxTopicKeywords {
-			return fmt.Errorf("detect: topic %s: %d keywords, at most %d", topic.Name, len(topic.Keywords), policy.MaxTopicKeywords)
-		}
-		// Keywords that normalize alike ("Buy", "buy") are one keyword:
-		// otherwise a single "buy" would count twice towards minKeywords.
-		distinct := map[string]int32{}
-		for _, x := range topic.Keywords {
-			norm := normalizePattern(x)
-			k, ok := distinct[norm]
-			if !ok {
-				k = int32(len(distinct))
-				distinct[norm] = k
-			}
-			add(x, owner{kind: ownTopicKeyword, topic: int32(t), keyword: k, pol: guard.PolicyTopics, typ: topic.Name, act: act})
-		}
-		if topic.MinKeywords > 1 && topic.MinKeywords > len(distinct) {
-			return fmt.Errorf("detect: topic %s: minKeywords is %d, but only %d keywords are distinct once case, width and spaces are normalized", topic.Name, topic.MinKeywords, len(distinct))
-		}
-	}
-	if pa := p.PromptAttack; pa.Enabled && enabled(both(pa.Actions)) {
-		phrases, err := promptAttackPhrases(pa.Strength)
-		if err != nil {
-			return fmt.Errorf("detect: %w", err)
-		}
-		o := owner{kind: ownPromptAttack, pol: guard.PolicyPromptAttack, typ: policy.PromptAttackType, act: both(pa.Actions)}
-		for _, x := range phrases {
-			add(x, o)
-		}
-	}
-	if len(texts) == 0 {
-		return nil
-	}
-	e.ac = newACMatcher(texts)
-	// Group the owners by phrase, keeping policy order within a phrase
-	// (a stable counting sort).
-	e.pats = make([]phrase, len(texts))
-	for _, pr := range pairs {
-		e.pats[pr.id].ownerHi++
-	}
-	next := int32(0)
-	for id := range e.pats {
-		n := e.pats[id].ownerHi
-		e.pats[id].ownerLo, e.pats[id].ownerHi = next, next
-		next += n
-	}
-	e.owners = make([]owner, len(pairs))
-	for _, pr := range pairs {
-		ph := &e.pats[pr.id]
-		e.owners[ph.ownerHi] = pr.o
-		ph.ownerHi++
-		for si := range pr.o.act {
-			if pr.o.act[si].Enabled() {
-				e.anyPhrase[si] = true
-			}
-		}
-	}
-	for id, text := range texts {
-		first, _ := utf8.DecodeRuneInString(text)
-		last, _ := utf8.DecodeLastRuneInString(text)
-		maxOrig := 0
-		for _, r := range text {
-			maxOrig += maxOrigBytes(r)
-		}
-		ph := &e.pats[id]
-		ph.boundaryStart, ph.boundaryEnd, ph.maxOrig = isWordRune(first), isWordRune(last), maxOrig
-	}
-	return nil
-}
-
 // computeHoldback sizes Holdback per source: the longest match an enabled
-// detector can produce plus the boundary context it looks at.
+// detector can produce, in bytes of the original text when it has no
+// invisible characters, plus the boundary context it looks at. The
+// streaming scanner of the gateway uses ScanPartial instead; Holdback is
+// the bound for a scanner that only has Checker.
 func (e *Engine) computeHoldback(p *policy.Policy) {
 	for si := range e.holdback {
 		longest := 0
@@ -342,18 +248,23 @@ func (e *Engine) computeHoldback(p *policy.Policy) {
 				longest = max(longest, piiMaxLen[k])
 			}
 		}
-		for _, r := range p.SensitiveInformation.Regexes {
-			if both(r.Actions)[si].Enabled() {
-				longest = max(longest, r.MaxLength)
+		for _, r := range e.regexes {
+			if r.act[si].Enabled() {
+				longest = max(longest, r.max)
 			}
 		}
-		for id := range e.pats {
-			ph := &e.pats[id]
-			for _, o := range e.owners[ph.ownerLo:ph.ownerHi] {
-				if o.act[si].Enabled() {
-					longest = max(longest, ph.maxOrig)
-					break
+		if e.anyPhrase[si] {
+			for id := range e.pats {
+				ph := &e.pats[id]
+				for _, o := range e.owners[ph.ownerLo:ph.ownerHi] {
+					if o.act[si].Enabled() && o.kind != ownConcept && o.kind != ownException {
+						longest = max(longest, ph.maxOrig)
+						break
+					}
 				}
+			}
+			if e.attack != nil && e.attAct[si].Enabled() {
+				longest = max(longest, 3*e.attack.maxSpan)
 			}
 		}
 		if longest > 0 {
@@ -386,30 +297,84 @@ func (e *Engine) Scan(src guard.Source, text string) []guard.Finding {
 	if !ok || text == "" {
 		return nil
 	}
-	var out []guard.Finding
-	out = e.scanPII(si, text, out)
-	for _, r := range e.regexes {
-		act := r.act[si]
-		if !act.Enabled() || r.literal != "" && !strings.Contains(text, r.literal) {
-			continue
-		}
-		for _, m := range r.re.FindAllStringIndex(text, -1) {
-			if m[1] > m[0] {
-				out = append(out, guard.Finding{Policy: guard.PolicySensitiveInformation, Type: r.name, Action: act.Guard(), Start: m[0], End: m[1]})
-			}
-		}
-	}
-	if e.anyPhrase[si] {
-		out = e.scanPhrases(si, text, out)
-	}
+	sc := e.pool.Get().(*scratch)
+	defer e.putScratch(sc)
+	out := e.scan(sc, si, text, true, nil)
 	if len(out) == 0 {
 		return nil
 	}
 	return resolve(out)
 }
 
-// scanPII runs the built-in detectors.
-func (e *Engine) scanPII(si int, s string, out []guard.Finding) []guard.Finding {
+func (e *Engine) putScratch(sc *scratch) {
+	if cap(sc.base) <= 1<<20 && cap(sc.phrase) <= 1<<20 { // do not pin the memory of one huge request
+		sc.reset()
+		e.pool.Put(sc)
+	}
+}
+
+// scan runs every detector on text for source si. With final false the
+// text may still grow, and h collects where unsettled matches start.
+func (e *Engine) scan(sc *scratch, si int, text string, final bool, h *holds) []guard.Finding {
+	var out []guard.Finding
+	sc.base = buildBase(&sc.bv, sc.base, text)
+	out = e.scanPII(sc, si, final, h, out)
+	out = e.scanRegexes(sc, si, final, h, out)
+	if e.anyPhrase[si] {
+		out = e.scanPhrases(sc, si, final, h, out)
+	}
+	return out
+}
+
+// scanRegexes runs the custom regexes on the base view.
+func (e *Engine) scanRegexes(sc *scratch, si int, final bool, h *holds, out []guard.Finding) []guard.Finding {
+	b := &sc.bv
+	s := b.text
+	for _, r := range e.regexes {
+		act := r.act[si]
+		if !act.Enabled() {
+			continue
+		}
+		if !final {
+			h.add(b.origStart(regexOpen(s, r)), strong(act))
+		}
+		if r.literal != "" && !strings.Contains(s, r.literal) {
+			continue
+		}
+		for _, m := range r.re.FindAllStringIndex(s, -1) {
+			if m[1] > m[0] {
+				start, end := b.span(m[0], m[1])
+				out = append(out, guard.Finding{Policy: guard.PolicySensitiveInformation, Type: r.name, Action: act.Guard(), Start: start, End: end})
+			}
+		}
+	}
+	return out
+}
+
+// regexOpen returns where a match of r that more text could still create
+// or change may start in s: the first place in the last maxLength (+
+// boundary context) bytes where its literal occurs or a prefix of it ends
+// the text, or, without a literal, the start of those bytes.
+func regexOpen(s string, r compiledRegex) int {
+	from := max(0, len(s)-r.max-boundaryContext)
+	if r.literal == "" {
+		return from
+	}
+	if i := strings.Index(s[from:], r.literal); i >= 0 {
+		return from + i
+	}
+	for k := min(len(r.literal)-1, len(s)); k > 0; k-- {
+		if strings.HasSuffix(s, r.literal[:k]) {
+			return len(s) - k
+		}
+	}
+	return len(s)
+}
+
+// scanPII runs the built-in detectors on the base view.
+func (e *Engine) scanPII(sc *scratch, si int, final bool, h *holds, out []guard.Finding) []guard.Finding {
+	b := &sc.bv
+	s := b.text
 	var act [numPII]policy.Action
 	var lastEnd [numPII]int
 	for k := range act {
@@ -422,7 +387,8 @@ func (e *Engine) scanPII(si int, s string, out []guard.Finding) []guard.Finding 
 			return
 		}
 		lastEnd[k] = end
-		out = append(out, guard.Finding{Policy: guard.PolicySensitiveInformation, Type: e.piiType[k], Action: act[k].Guard(), Start: start, End: end})
+		os, oe := b.span(start, end)
+		out = append(out, guard.Finding{Policy: guard.PolicySensitiveInformation, Type: e.piiType[k], Action: act[k].Guard(), Start: os, End: oe})
 	}
 	id, mob, card, ip := act[piiResidentID].Enabled(), act[piiMobile].Enabled(), act[piiBankCard].Enabled(), act[piiIPv4].Enabled()
 	if id || mob || card || ip {
@@ -431,8 +397,12 @@ func (e *Engine) scanPII(si int, s string, out []guard.Finding) []guard.Finding 
 				continue
 			}
 			if id {
-				if end, ok := residentID(s, i); ok {
+				end, ok, pending := residentID(s, i, final)
+				switch {
+				case ok:
 					emit(piiResidentID, i, end)
+				case pending:
+					h.add(b.origStart(i), strong(act[piiResidentID]))
 				}
 			}
 			if mob {
@@ -441,8 +411,12 @@ func (e *Engine) scanPII(si int, s string, out []guard.Finding) []guard.Finding 
 				}
 			}
 			if card {
-				if end, ok := bankCard(s, i); ok {
+				end, ok, pending := bankCard(s, i, final)
+				switch {
+				case ok:
 					emit(piiBankCard, i, end)
+				case pending:
+					h.add(b.origStart(i), strong(act[piiBankCard]))
 				}
 			}
 			if ip {
@@ -455,87 +429,21 @@ func (e *Engine) scanPII(si int, s string, out []guard.Finding) []guard.Finding 
 				i++
 			}
 		}
+		if !final {
+			st := strong(act[piiResidentID]) || strong(act[piiMobile]) || strong(act[piiBankCard]) || strong(act[piiIPv4])
+			h.add(b.origStart(openNumber(s, 2*maxMobileLen)), st)
+		}
 	}
 	if act[piiEmail].Enabled() {
 		emails(s, func(start, end int) { emit(piiEmail, start, end) })
+		if !final {
+			h.add(b.origStart(openRun(s, maxEmailLen+boundaryContext, func(c byte) bool { return isLocalChar(c) || c == '@' })), strong(act[piiEmail]))
+		}
 	}
 	if act[piiAWSKey].Enabled() {
 		awsKeys(s, func(start, end int) { emit(piiAWSKey, start, end) })
-	}
-	return out
-}
-
-// scanPhrases runs the automaton over the normalized text and maps matches
-// back to original offsets. Offsets are int32 to halve the scratch memory;
-// the gateway limits request bodies far below 2 GiB.
-func (e *Engine) scanPhrases(si int, text string, out []guard.Finding) []guard.Finding {
-	sc := e.pool.Get().(*scratch)
-	sc.norm, sc.off = normalize(sc.norm[:0], sc.off[:0], text)
-	sc.hits = sc.hits[:0]
-	norm, off := sc.norm, sc.off
-	e.ac.scan(norm, func(id int32, end int) {
-		ph := &e.pats[id]
-		start := end - int(e.ac.patLen[id])
-		if ph.boundaryStart && start > 0 {
-			if r, _ := utf8.DecodeLastRune(norm[:start]); isWordRune(r) {
-				return
-			}
-		}
-		if ph.boundaryEnd && end < len(norm) {
-			if r, _ := utf8.DecodeRune(norm[end:]); isWordRune(r) {
-				return
-			}
-		}
-		ostart, oend := int(off[start]), int(off[end])
-		for k := ph.ownerLo; k < ph.ownerHi; k++ {
-			o := &e.owners[k]
-			act := o.act[si]
-			if !act.Enabled() {
-				continue
-			}
-			if o.kind == ownTopicKeyword && e.topics[o.topic].minKeywords > 1 {
-				sc.hits = append(sc.hits, keywordHit{topic: o.topic, keyword: o.keyword, start: ostart, end: oend})
-				continue
-			}
-			out = append(out, guard.Finding{Policy: o.pol, Type: o.typ, Action: act.Guard(), Start: ostart, End: oend})
-		}
-	})
-	if len(sc.hits) > 0 {
-		out = e.cooccurrence(si, sc, out)
-	}
-	if cap(sc.norm) <= 1<<20 { // do not pin the memory of one huge request
-		e.pool.Put(sc)
-	}
-	return out
-}
-
-// cooccurrence reports each topic whose keywords hits contain at least
-// MinKeywords different ones, once, spanning from the first keyword hit to
-// the end of the hit that completed the set (hits come in order of end).
-func (e *Engine) cooccurrence(si int, sc *scratch, out []guard.Finding) []guard.Finding {
-	n := len(e.topics)
-	sc.seen = slices.Grow(sc.seen[:0], n)[:n]
-	sc.start = slices.Grow(sc.start[:0], n)[:n]
-	sc.end = slices.Grow(sc.end[:0], n)[:n]
-	sc.done = slices.Grow(sc.done[:0], n)[:n]
-	clear(sc.seen)
-	clear(sc.done)
-	for _, h := range sc.hits {
-		t := h.topic
-		if sc.done[t] {
-			continue
-		}
-		if sc.seen[t] == 0 || h.start < sc.start[t] {
-			sc.start[t] = h.start
-		}
-		if sc.seen[t] == 0 || h.end > sc.end[t] {
-			sc.end[t] = h.end
-		}
-		sc.seen[t] |= 1 << uint(h.keyword)
-		topic := &e.topics[t]
-		if bits.OnesCount64(sc.seen[t]) >= topic.minKeywords {
-			sc.done[t] = true
-			out = append(out, guard.Finding{Policy: guard.PolicyTopics, Type: topic.name, Action: topic.act[si].Guard(), Start: sc.start[t], End: sc.end[t]})
+		if !final {
+			h.add(b.origStart(openRun(s, maxAWSKeyLen+1, isAlnum)), strong(act[piiAWSKey]))
 		}
 	}
 	return out
@@ -621,4 +529,7 @@ func (e *Engine) Mask(text string, findings []guard.Finding) string {
 	return b.String()
 }
 
-var _ guard.Checker = (*Engine)(nil)
+var (
+	_ guard.Checker       = (*Engine)(nil)
+	_ guard.StreamChecker = (*Engine)(nil)
+)

@@ -1,16 +1,13 @@
 package detect
 
 import (
-	"slices"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
 )
 
-// contractPolicy has every detector whose matches are bounded, so that the
-// streaming contract holds for all its findings. (Topic keyword
-// co-occurrence is left out: its span can cover the whole text, see the
-// policy documentation.)
+// contractPolicy has every kind of detector, for the streaming contract.
 const contractPolicy = `
 sensitiveInformation:
   piiEntities:
@@ -25,10 +22,11 @@ sensitiveInformation:
     - {name: DIGITS8, pattern: '[0-9]{8}', maxLength: 8, action: ANONYMIZE}
 words:
   lists:
-    - {name: W, words: [ass, 傻逼, son of a bitch, fuck, 赌博网站]}
+    - {name: W, words: [ass, 傻逼, son of a bitch, fuck, 赌博网站], exceptions: [scunthorpe]}
 topics:
   denied:
-    - {name: T, examples: [how to make a bomb, 如何制造炸弹], keywords: [炸药, gun]}
+    - {name: T, examples: [how to make a bomb, 如何制造炸弹], keywords: [炸药, gun], exceptions: [bomb shelter]}
+    - {name: I, keywords: [股票, 基金, stock, buy], minKeywords: 2, output: NONE, exceptions: [基金会]}
 promptAttack:
   strength: HIGH
   input: BLOCK
@@ -38,8 +36,8 @@ promptAttack:
 // FuzzScan: Scan never panics, its findings are in range, ordered by
 // Start, ANONYMIZE findings do not overlap, and Mask replaces exactly the
 // ANONYMIZE spans (checkInvariants), with the example policy and with
-// contractPolicy. With contractPolicy it also checks the streaming
-// contract of TestHoldbackStreamingContract at one cut of the text.
+// contractPolicy. With both it also checks the streaming contract of
+// ScanPartial (checkPartial) at one cut of the text.
 func FuzzScan(f *testing.F) {
 	for _, text := range benchTexts() {
 		f.Add(text, false, uint16(len(text)/2))
@@ -66,19 +64,14 @@ func FuzzScan(f *testing.F) {
 		checkInvariants(t, example, src, text)
 		checkInvariants(t, contract, src, text)
 
+		if !utf8.ValidString(text) {
+			return // streamed deltas are JSON strings: valid UTF-8, whole runes
+		}
 		k := int(cut) % (len(text) + 1)
-		released := k - contract.Holdback(src)
-		full := contract.Scan(src, text)
-		prefix := contract.Scan(src, text[:k])
-		for _, x := range full {
-			if x.Start < released && !slices.Contains(prefix, x) {
-				t.Fatalf("prefix of %d bytes misses %+v of %q", k, x, text)
-			}
+		for k > 0 && k < len(text) && !utf8.RuneStart(text[k]) {
+			k-- // deltas are whole runes
 		}
-		for _, x := range prefix {
-			if x.Start < released && !slices.Contains(full, x) {
-				t.Fatalf("prefix of %d bytes reports %+v, the full text %q does not", k, x, text)
-			}
-		}
+		checkPartial(t, contract, src, text, k)
+		checkPartial(t, example, src, text, k)
 	})
 }

@@ -65,7 +65,32 @@ func TestResidentID(t *testing.T) {
 		{"mixed separators", "110105 19491231-002X", nil},
 		{"grouped but continued", "110105 19491231 002X 1", nil},
 		{"two in a row", "11010519491231002X,440308199901010012", []string{"11010519491231002X", "440308199901010012"}},
+		{"full-width", "１１０１０５１９４９１２３１００２Ｘ", []string{"１１０１０５１９４９１２３１００２Ｘ"}},
+		{"invisible characters inside", "110105\u200b19491231\u200b002X", []string{"110105\u200b19491231\u200b002X"}},
+		// 91: no such province in GB/T 2260, with a right check character
+		// (weighted sum 223, mod 11 = 3 -> 9) and birth date.
+		{"no such province", "910105194912310029", nil},
+		{"first generation with a context word", "身份证号 110105491231002", []string{"110105491231002"}},
+		{"first generation, context word after", "110105491231002 是他的身份证", []string{"110105491231002"}},
+		{"first generation without a context word", "编号 110105491231002", nil},
+		{"first generation, bad date", "身份证 110105491331002", nil},
 	})
+}
+
+func TestValidRegion(t *testing.T) {
+	for code, want := range map[string]bool{
+		"110105": true,  // 北京 朝阳
+		"440308": true,  // 广东 深圳 盐田
+		"429004": true,  // 湖北 省直辖 仙桃
+		"810000": true,  // 香港居民居住证
+		"830000": true,  // 台湾居民居住证
+		"110000": false, // a province is not a county
+		"910105": false, // no province 91
+		"117105": false, // prefecture 71
+		"810101": false, // HK codes are province-wide
+	} {
+		assert.Equal(t, want, validRegion([]byte(code)), code)
+	}
 }
 
 // A MOD 11-2 check character catches every single-digit substitution:
@@ -104,7 +129,27 @@ func TestMobile(t *testing.T) {
 		{"inside a longer number", "913800138000", nil},
 		{"after a letter", "a13800138000", nil},
 		{"before a letter", "13800138000b", nil},
-		{"mixed separators", "138 0013-8000", nil},
+		{"mixed separators", "138 0013-8000", []string{"138 0013-8000"}},
+		{"dotted", "139.1234.5678", []string{"139.1234.5678"}},
+		{"3-8", "139 12345678", []string{"139 12345678"}},
+		{"7-4", "1391234 5678", []string{"1391234 5678"}},
+		{"parenthesized area", "(139) 1234 5678", []string{"(139) 1234 5678"}},
+		{"+86 and parentheses", "+86 (139) 1234 5678", []string{"+86 (139) 1234 5678"}},
+		{"(+86)", "(+86) 186-1234-5678", []string{"(+86) 186-1234-5678"}},
+		{"full-width digits", "手机１３９１２３４５６７８", []string{"１３９１２３４５６７８"}},
+		{"invisible characters inside", "138\u200b0013\u200b8000", []string{"138\u200b0013\u200b8000"}},
+		{"ideographic space separators", "139\u30001234\u30005678", []string{"139\u30001234\u30005678"}},
+		{"unallocated 140", "14012345678", nil},
+		{"allocated 145", "14512345678", []string{"14512345678"}},
+		{"unallocated 154", "15412345678", nil},
+		{"unallocated 160", "16012345678", nil},
+		{"allocated 1610", "16101234567", []string{"16101234567"}},
+		{"unallocated 174 beyond 17405", "17406123456", nil},
+		{"allocated 17405", "17405123456", []string{"17405123456"}},
+		{"unallocated 194", "19412345678", nil},
+		{"a serial number by its label", "序列号 13912345678", nil},
+		{"an order number by its label", "order no. 13912345678", nil},
+		{"a label and a phone word", "订单联系电话 13912345678", []string{"13912345678"}},
 		{"group continues", "138 0013 8000 1234", nil},
 		{"wrong grouping 4-4-3", "1380 0138 000", nil},
 		{"prefix with a bad number", "+86 12800138000", nil},
@@ -131,8 +176,17 @@ func TestBankCard(t *testing.T) {
 		{"visa test number", "4111111111111111", []string{"4111111111111111"}},
 		{"grouped with spaces", "card 4111 1111 1111 1111.", []string{"4111 1111 1111 1111"}},
 		{"grouped with dashes", "4111-1111-1111-1111", []string{"4111-1111-1111-1111"}},
-		{"13 digits", "4222222222222", []string{"4222222222222"}},
+		{"13 digits: Visa, but rare, so a card word is needed", "4222222222222", nil},
+		{"13 digits with a card word", "卡号 4222222222222", []string{"4222222222222"}},
+		{"card word after the number", "4222222222222 是我的卡号", []string{"4222222222222"}},
+		{"Luhn-valid but no issuer: needs a card word", "3141592653589793", nil},
+		{"Amex 4-6-5", "3782 822463 10005", []string{"3782 822463 10005"}},
+		{"Mastercard 2-series", "2221000000000009", []string{"2221000000000009"}},
+		{"an order number by its label", "订单号 4111111111111111", nil},
+		{"a label and a card word", "订单支付卡号 4111111111111111", []string{"4111111111111111"}},
+		{"full-width", "６２１７０００００００００００６", []string{"６２１７０００００００００００６"}},
 		{"unionpay 16", "卡号6217000000000006", []string{"6217000000000006"}},
+		{"unionpay 16 without a card word", "6217000000000006", []string{"6217000000000006"}},
 		{"unionpay 19 grouped 4-4-4-4-3", "6222 0200 0000 0000 000", []string{"6222 0200 0000 0000 000"}},
 		{"unionpay 19 contiguous", "6222020000000000000", []string{"6222020000000000000"}},
 		{"luhn fails", "4111111111111112", nil},

@@ -7,6 +7,8 @@
 // (NONE or GUARDRAIL_INTERVENED), and assessments per policy.
 package guard
 
+import "context"
+
 // Source is the direction a text travels: the prompt going to the model, or
 // the model's answer (and reasoning) coming back.
 type Source string
@@ -78,4 +80,56 @@ type Checker interface {
 	// BlockedMessage is the configured text shown instead of a blocked
 	// input or output.
 	BlockedMessage(src Source) string
+}
+
+// Partial is what a StreamChecker says about a text that may still grow:
+// the latest window of a streamed answer.
+type Partial struct {
+	// Findings are the findings that are final, whatever follows the
+	// text: those that start before Settled, and the BLOCK and ANONYMIZE
+	// findings that start before Release. Ordered by Start.
+	Findings []Finding
+	// Settled is the offset before which every finding is final: no
+	// continuation of the text can add, remove or change a finding that
+	// starts before it.
+	Settled int
+	// Release is the offset before which the text may be sent: no
+	// continuation can bring a BLOCK or ANONYMIZE finding that starts
+	// before it (NONE findings only report, so text under one that is
+	// still open may go). Release >= Settled.
+	Release int
+	// Keep is the offset before which the text is no longer needed to
+	// check what follows (the context detectors look back at). Keep <=
+	// Settled.
+	Keep int
+}
+
+// StreamChecker is a Checker that can check a growing text precisely: it
+// tells which part of it is settled, so that a stream holds back only what
+// could still become part of a match (rather than Holdback bytes) and
+// settles a finding only once no continuation can change it. The gateway
+// uses it when the Checker implements it.
+type StreamChecker interface {
+	Checker
+	// ScanPartial checks text, which may continue. It must be safe for
+	// concurrent use. The findings and offsets of
+	// ScanPartial(src, text+more) for the part before Settled agree with
+	// those of ScanPartial(src, text), and with Scan(src, text+rest) for
+	// any rest.
+	ScanPartial(src Source, text string) Partial
+}
+
+// Classifier is an optional model check that runs after the deterministic
+// one, for what rules cannot judge: a guard model that reads a whole
+// prompt, or a whole answer with the prompt it answers. The gateway calls
+// it only when the deterministic check did not already block.
+type Classifier interface {
+	// Enabled reports whether texts of src are classified.
+	Enabled(src Source) bool
+	// Classify judges a prompt (src Input; answer empty) or an answer to
+	// a prompt (src Output). Findings span the whole text judged: the
+	// prompt for Input, the answer for Output. It must be safe for
+	// concurrent use; an error is handled by the gateway's classifier
+	// fail mode.
+	Classify(ctx context.Context, src Source, prompt, answer string) ([]Finding, error)
 }

@@ -5,11 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"regexp/syntax"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"gopkg.in/yaml.v3"
@@ -110,6 +112,22 @@ type rawPolicy struct {
 	Words                rawWords         `yaml:"words"`
 	Topics               rawTopics        `yaml:"topics"`
 	PromptAttack         *rawPromptAttack `yaml:"promptAttack"`
+	GuardModel           *rawGuardModel   `yaml:"guardModel"`
+}
+
+type rawGuardModel struct {
+	Endpoint      string                `yaml:"endpoint"`
+	Model         string                `yaml:"model"`
+	APIKeyEnv     string                `yaml:"apiKeyEnv"`
+	Timeout       string                `yaml:"timeout"`
+	FailMode      string                `yaml:"failMode"`
+	Input         *bool                 `yaml:"input"`
+	Output        *bool                 `yaml:"output"`
+	Streaming     string                `yaml:"streaming"`
+	MaxChars      *int                  `yaml:"maxChars"`
+	Controversial string                `yaml:"controversial"`
+	Categories    map[string]rawActions `yaml:"categories"`
+	Default       *rawActions           `yaml:"default"`
 }
 
 type rawStreaming struct {
@@ -160,6 +178,7 @@ type rawWordList struct {
 	Name       string   `yaml:"name"`
 	Words      []string `yaml:"words"`
 	Files      []string `yaml:"files"`
+	Exceptions []string `yaml:"exceptions"`
 	rawActions `yaml:",inline"`
 }
 
@@ -173,6 +192,7 @@ type rawTopic struct {
 	Examples    []string `yaml:"examples"`
 	Keywords    []string `yaml:"keywords"`
 	MinKeywords *int     `yaml:"minKeywords"`
+	Exceptions  []string `yaml:"exceptions"`
 	rawActions  `yaml:",inline"`
 }
 
@@ -253,7 +273,61 @@ func (v *validator) policy(raw *rawPolicy) *Policy {
 	p.Words = v.words(raw.Words)
 	p.Topics = v.topics(raw.Topics)
 	p.PromptAttack = v.promptAttack(raw.PromptAttack)
+	p.GuardModel = v.guardModel(raw.GuardModel, p.FailMode)
 	return p
+}
+
+// guardModel validates the guardModel section.
+func (v *validator) guardModel(raw *rawGuardModel, failMode FailMode) *GuardModel {
+	if raw == nil {
+		return nil
+	}
+	g := &GuardModel{
+		Endpoint:      strings.TrimSpace(raw.Endpoint),
+		Model:         strings.TrimSpace(raw.Model),
+		APIKeyEnv:     strings.TrimSpace(raw.APIKeyEnv),
+		Timeout:       DefaultGuardTimeout,
+		FailMode:      FailMode(oneOf(v, "guardModel.failMode", raw.FailMode, string(failMode), string(FailClosed), string(FailOpen))),
+		Input:         raw.Input == nil || *raw.Input,
+		Output:        raw.Output == nil || *raw.Output,
+		Streaming:     oneOf(v, "guardModel.streaming", raw.Streaming, GuardStreamEnd, GuardStreamEnd, GuardStreamHold),
+		MaxChars:      DefaultGuardMaxChars,
+		Controversial: oneOf(v, "guardModel.controversial", raw.Controversial, GuardLoose, GuardLoose, GuardStrict),
+		Categories:    DefaultGuardCategories(),
+		Default:       Directions{Input: ActionBlock, Output: ActionBlock},
+	}
+	if g.Model == "" {
+		v.addf("guardModel.model", "required, e.g. Qwen/Qwen3Guard-Gen-0.6B")
+	}
+	// The endpoint may come from the -guard-endpoint flag instead; when
+	// given here it must be an absolute http(s) URL.
+	if g.Endpoint != "" {
+		if u, err := url.Parse(g.Endpoint); err != nil || u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+			v.addf("guardModel.endpoint", "%q is not an absolute http(s) URL such as http://127.0.0.1:8002/v1", g.Endpoint)
+		}
+	}
+	if raw.Timeout != "" {
+		d, err := time.ParseDuration(raw.Timeout)
+		if err != nil || d <= 0 || d > 5*time.Minute {
+			v.addf("guardModel.timeout", "%q is not a duration between 0 and 5m, such as 2s or 500ms", raw.Timeout)
+		} else {
+			g.Timeout = d
+		}
+	}
+	if raw.MaxChars != nil {
+		if *raw.MaxChars < 100 || *raw.MaxChars > 1<<20 {
+			v.addf("guardModel.maxChars", "%d is out of range 100..%d", *raw.MaxChars, 1<<20)
+		} else {
+			g.MaxChars = *raw.MaxChars
+		}
+	}
+	for name, a := range raw.Categories {
+		g.Categories[name] = v.actions("guardModel.categories."+name, a, ActionBlock, blockActions)
+	}
+	if raw.Default != nil {
+		g.Default = v.actions("guardModel.default", *raw.Default, ActionBlock, blockActions)
+	}
+	return g
 }
 
 // oneOf validates an enumerated string; empty means the default.
@@ -442,6 +516,7 @@ func (v *validator) words(raw rawWords) Words {
 				addWord(word)
 			}
 		}
+		list.Exceptions = v.phrases(path+".exceptions", "exception", l.Exceptions)
 		if len(list.Words) == 0 && len(v.problems) == before {
 			// Also catches files holding nothing but comments.
 			v.addf(path, "has no words: set words, files or both")
@@ -467,6 +542,17 @@ func (v *validator) phrase(path, what, s string) string {
 		return ""
 	}
 	return t
+}
+
+// phrases validates a list of phrases (exceptions), dropping bad ones.
+func (v *validator) phrases(path, what string, in []string) []string {
+	var out []string
+	for j, x := range in {
+		if x = v.phrase(fmt.Sprintf("%s[%d]", path, j), what, x); x != "" {
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // readWordFile reads a word list: one word or phrase per line, UTF-8,
@@ -544,6 +630,7 @@ func (v *validator) topics(raw rawTopics) Topics {
 				topic.Keywords = append(topic.Keywords, k)
 			}
 		}
+		topic.Exceptions = v.phrases(path+".exceptions", "exception", r.Exceptions)
 		if len(r.Examples) == 0 && len(r.Keywords) == 0 {
 			v.addf(path, "needs at least one of examples or keywords")
 		}

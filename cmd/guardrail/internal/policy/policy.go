@@ -19,6 +19,7 @@ package policy
 
 import (
 	"regexp"
+	"time"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
 )
@@ -194,6 +195,82 @@ type Policy struct {
 	Words                Words
 	Topics               Topics
 	PromptAttack         PromptAttack
+	// GuardModel is the optional model step; nil when the section is
+	// absent.
+	GuardModel *GuardModel
+}
+
+// GuardModel configures the optional classifier step: a guard model such
+// as Qwen3Guard-Gen served by vLLM over the OpenAI API, asked after the
+// deterministic checks pass.
+type GuardModel struct {
+	// Endpoint is the OpenAI-compatible base URL, e.g.
+	// http://127.0.0.1:8002/v1. The gateway's -guard-endpoint flag
+	// overrides it.
+	Endpoint string
+	// Model is the served model name (vLLM's --served-model-name, by
+	// default the model path), e.g. Qwen/Qwen3Guard-Gen-0.6B.
+	Model string
+	// APIKeyEnv names the environment variable holding the guard model's
+	// API key (vLLM's --api-key); empty sends none.
+	APIKeyEnv string
+	// Timeout bounds one call. Default 2s.
+	Timeout time.Duration
+	// FailMode is what a timeout or an error means: closed refuses the
+	// text (an error, as a failed check), open lets it through and records
+	// it. Default: the policy's failMode.
+	FailMode FailMode
+	// Input and Output say which directions are classified. Default both.
+	Input, Output bool
+	// Streaming is how a streamed answer is classified: "end" (default)
+	// releases it as the rules allow and classifies the whole answer when
+	// it ends, a verdict to block then ending the stream with the blocked
+	// message after what was sent; "hold" holds the whole answer until it
+	// is classified, as a non-streamed one.
+	Streaming string
+	// MaxChars bounds the text sent per message, in runes. Default 8000.
+	MaxChars int
+	// Controversial is what a "Controversial" verdict does: "loose"
+	// (default) reports its categories (NONE), "strict" treats it as
+	// Unsafe.
+	Controversial string
+	// Categories maps the model's categories to actions (BLOCK, NONE,
+	// OFF) per direction; Default applies to the categories not listed,
+	// and to an Unsafe verdict without a category.
+	Categories map[string]Directions
+	Default    Directions
+}
+
+// Guard model defaults.
+const (
+	DefaultGuardTimeout  = 2 * time.Second
+	DefaultGuardMaxChars = 8000
+	GuardStreamEnd       = "end"
+	GuardStreamHold      = "hold"
+	GuardLoose           = "loose"
+	GuardStrict          = "strict"
+)
+
+// DefaultGuardCategories is the mapping of Qwen3Guard's categories when
+// the policy does not say: attacks on the model's instructions block
+// prompts; violence, illegal acts, sexual content, self-harm, hate and
+// harassment (Unethical Acts) and political disinformation (Politically
+// Sensitive Topics) block both ways; PII (the rules mask it) and
+// copyright are reported.
+func DefaultGuardCategories() map[string]Directions {
+	block := Directions{Input: ActionBlock, Output: ActionBlock}
+	report := Directions{Input: ActionNone, Output: ActionNone}
+	return map[string]Directions{
+		"Jailbreak":                     {Input: ActionBlock, Output: ActionOff},
+		"Violent":                       block,
+		"Non-violent Illegal Acts":      block,
+		"Sexual Content or Sexual Acts": block,
+		"Suicide & Self-Harm":           block,
+		"Unethical Acts":                block,
+		"Politically Sensitive Topics":  block,
+		"PII":                           report,
+		"Copyright Violation":           report,
+	}
 }
 
 // Streaming configures how streamed answers are checked.
@@ -267,8 +344,11 @@ type WordList struct {
 	// without empty lines, comments and exact duplicates.
 	Words []string
 	// Files are the list files, resolved against BaseDir.
-	Files   []string
-	Actions Directions
+	Files []string
+	// Exceptions are phrases that contain a word of the list without
+	// being a use of it ("Scunthorpe"); a match inside one is dropped.
+	Exceptions []string
+	Actions    Directions
 }
 
 // Topics is Bedrock's denied topics policy.
@@ -288,7 +368,11 @@ type Topic struct {
 	Examples    []string
 	Keywords    []string
 	MinKeywords int
-	Actions     Directions
+	// Exceptions are phrases that contain an example or keyword without
+	// being about the topic ("基金会" for "基金", "bomb shelter" for
+	// "bomb"); a match inside one is dropped.
+	Exceptions []string
+	Actions    Directions
 }
 
 // PromptAttack is the prompt attack filter of Bedrock's content policy.

@@ -8,6 +8,7 @@ import (
 	"regexp/syntax"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -127,7 +128,7 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "unknown top-level field",
 			yaml: "failmode: open\n",
-			want: `(top level): unknown field "failmode" (line 1); allowed: blockedMessages, description, failMode, name, promptAttack, reasoning, sensitiveInformation, streaming, topics, version, words`,
+			want: `(top level): unknown field "failmode" (line 1); allowed: blockedMessages, description, failMode, guardModel, name, promptAttack, reasoning, sensitiveInformation, streaming, topics, version, words`,
 		},
 		{
 			name: "unknown nested field",
@@ -303,13 +304,13 @@ func TestParseErrors(t *testing.T) {
 		{
 			name: "two unknown fields are two problems",
 			yaml: "nme: x\nwords: {lsts: []}\n",
-			want: `(top level): unknown field "nme" (line 1); allowed: blockedMessages, description, failMode, name, promptAttack, reasoning, sensitiveInformation, streaming, topics, version, words` + "\n" +
+			want: `(top level): unknown field "nme" (line 1); allowed: blockedMessages, description, failMode, guardModel, name, promptAttack, reasoning, sensitiveInformation, streaming, topics, version, words` + "\n" +
 				`words: unknown field "lsts" (line 2); allowed: lists`,
 		},
 		{
 			name: "aliased content is still checked for unknown fields",
 			yaml: "words:\n  lists:\n    - &l {name: W, wrds: [x]}\n",
-			want: `words.lists[0]: unknown field "wrds" (line 3); allowed: action, files, input, name, output, words`,
+			want: `words.lists[0]: unknown field "wrds" (line 3); allowed: action, exceptions, files, input, name, output, words`,
 		},
 		{
 			// The shape walk does not follow aliases (exponential on a
@@ -471,4 +472,49 @@ func TestActionHelpers(t *testing.T) {
 	assert.True(t, StrengthMedium.Includes(StrengthMedium))
 	assert.False(t, StrengthMedium.Includes(StrengthHigh))
 	assert.False(t, StrengthLow.Includes(Strength("BOGUS")))
+}
+
+func TestGuardModelSection(t *testing.T) {
+	p, err := Parse([]byte(`
+failMode: open
+guardModel:
+  endpoint: http://127.0.0.1:8002/v1
+  model: Qwen/Qwen3Guard-Gen-0.6B
+  timeout: 750ms
+  categories:
+    PII: {action: OFF}
+    Unethical Acts: {input: NONE}
+`), "")
+	require.NoError(t, err)
+	g := p.GuardModel
+	require.NotNil(t, g)
+	assert.Equal(t, "http://127.0.0.1:8002/v1", g.Endpoint)
+	assert.Equal(t, 750*time.Millisecond, g.Timeout)
+	assert.Equal(t, FailOpen, g.FailMode, "defaults to the policy's fail mode")
+	assert.True(t, g.Input)
+	assert.True(t, g.Output)
+	assert.Equal(t, GuardStreamEnd, g.Streaming)
+	assert.Equal(t, GuardLoose, g.Controversial)
+	assert.Equal(t, DefaultGuardMaxChars, g.MaxChars)
+	assert.Equal(t, Directions{Input: ActionOff, Output: ActionOff}, g.Categories["PII"])
+	assert.Equal(t, Directions{Input: ActionNone, Output: ActionBlock}, g.Categories["Unethical Acts"])
+	assert.Equal(t, Directions{Input: ActionBlock, Output: ActionOff}, g.Categories["Jailbreak"], "defaults kept")
+
+	none, err := Parse([]byte("name: x\n"), "")
+	require.NoError(t, err)
+	assert.Nil(t, none.GuardModel)
+
+	_, err = Parse([]byte(`
+guardModel:
+  endpoint: 127.0.0.1:8002
+  timeout: soon
+  streaming: later
+  controversial: maybe
+  categories:
+    Violent: {action: ANONYMIZE}
+`), "")
+	require.Error(t, err)
+	for _, want := range []string{"guardModel.model: required", "guardModel.endpoint", "guardModel.timeout", "guardModel.streaming", "guardModel.controversial", "guardModel.categories.Violent.action"} {
+		assert.Contains(t, err.Error(), want)
+	}
 }

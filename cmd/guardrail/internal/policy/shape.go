@@ -47,6 +47,14 @@ func checkShape(n *yaml.Node, t reflect.Type, path string, out *[]error) {
 			}
 			checkShape(val, ft, joinPath(path, k.Value), out)
 		}
+	case reflect.Map:
+		if n.Kind != yaml.MappingNode {
+			fail("expected a mapping, got %s", describe(n))
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			checkShape(n.Content[i+1], t.Elem(), joinPath(path, n.Content[i].Value), out)
+		}
 	case reflect.Slice:
 		if n.Kind != yaml.SequenceNode {
 			fail("expected a list, got %s", describe(n))

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
@@ -97,12 +99,22 @@ type contentFilter struct {
 }
 
 // applyUsage counts text units as Bedrock bills them (up to 1,000
-// characters each), per policy that ran.
+// characters each), per policy that ran. Every member Bedrock's
+// GuardrailUsage marks required is present (Amazon Bedrock API Reference,
+// API_runtime_GuardrailUsage: contentPolicyUnits,
+// contextualGroundingPolicyUnits, sensitiveInformationPolicyFreeUnits,
+// sensitiveInformationPolicyUnits, topicPolicyUnits, wordPolicyUnits), so
+// that SDKs that validate them parse the answer. The gateway has no
+// contextual grounding check, so that count is 0. What Bedrock counts as
+// free sensitive-information units is not documented there (UNCONFIRMED);
+// the gateway bills nothing, so it reports 0.
 type applyUsage struct {
-	TopicPolicyUnits                int `json:"topicPolicyUnits"`
-	ContentPolicyUnits              int `json:"contentPolicyUnits"`
-	WordPolicyUnits                 int `json:"wordPolicyUnits"`
-	SensitiveInformationPolicyUnits int `json:"sensitiveInformationPolicyUnits"`
+	TopicPolicyUnits                    int `json:"topicPolicyUnits"`
+	ContentPolicyUnits                  int `json:"contentPolicyUnits"`
+	WordPolicyUnits                     int `json:"wordPolicyUnits"`
+	SensitiveInformationPolicyUnits     int `json:"sensitiveInformationPolicyUnits"`
+	SensitiveInformationPolicyFreeUnits int `json:"sensitiveInformationPolicyFreeUnits"`
+	ContextualGroundingPolicyUnits      int `json:"contextualGroundingPolicyUnits"`
 }
 
 // bedrockAction is Bedrock's past-tense action name for a finding.
@@ -143,7 +155,7 @@ func (s *Server) serveApply(w http.ResponseWriter, r *http.Request, rec *record)
 		}
 	}
 
-	resp, err := s.apply(src, req.Content, rec)
+	resp, err := s.apply(r.Context(), src, req.Content, rec)
 	if err != nil {
 		// There is nothing to let through here, so both fail modes
 		// answer with the error: a caller must not read "NONE" into an
@@ -162,7 +174,7 @@ func (s *Server) serveApply(w http.ResponseWriter, r *http.Request, rec *record)
 // blocked message; otherwise each block is returned masked when anything
 // was anonymized; with no intervention there are no outputs (as in
 // Bedrock).
-func (s *Server) apply(src guard.Source, content []applyContent, rec *record) (applyResponse, error) {
+func (s *Server) apply(ctx context.Context, src guard.Source, content []applyContent, rec *record) (applyResponse, error) {
 	var (
 		a       assessment
 		outputs []applyOutput
@@ -189,6 +201,23 @@ func (s *Server) apply(src guard.Source, content []applyContent, rec *record) (a
 			masked = true
 		}
 		outputs = append(outputs, applyOutput{Text: out})
+	}
+	if !blocked {
+		var texts []string
+		for _, c := range content {
+			texts = append(texts, c.Text.Text)
+		}
+		joined := strings.Join(texts, "\n\n")
+		prompt, answer := joined, ""
+		if src == guard.Output {
+			prompt, answer = "", joined
+		}
+		fs, b, err := s.classifyFindings(ctx, src, prompt, answer, rec)
+		if err != nil {
+			return applyResponse{}, err
+		}
+		s.assess(&a, fs)
+		blocked = b
 	}
 	units := (chars + 999) / 1000
 	resp := applyResponse{

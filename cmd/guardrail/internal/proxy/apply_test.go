@@ -73,6 +73,10 @@ func TestApply(t *testing.T) {
 			require.Len(t, got.Assessments, 1)
 			assert.JSONEq(t, tt.wantAssess, string(got.Assessments[0]))
 			assert.Equal(t, 1, got.Usage["sensitiveInformationPolicyUnits"])
+			// Every member the AWS SDKs' GuardrailUsage requires.
+			for _, k := range []string{"topicPolicyUnits", "contentPolicyUnits", "wordPolicyUnits", "sensitiveInformationPolicyUnits", "sensitiveInformationPolicyFreeUnits", "contextualGroundingPolicyUnits"} {
+				assert.Contains(t, got.Usage, k)
+			}
 			assert.NotContains(t, string(b), "13812345678", "no finding repeats the matched value")
 			assert.NotContains(t, string(b), `"match"`)
 		})

@@ -63,6 +63,11 @@ type record struct {
 	intervenedIn  bool
 	intervenedOut bool
 	blocked       guard.Source // source of the block, "" if none
+	// classifier is the time spent waiting for the guard model.
+	classifier time.Duration
+	// prompt is the request's text, the context of an answer for the
+	// guard model. Never logged.
+	prompt string
 }
 
 // newRecord starts the record for r. The request id is the client's
@@ -239,6 +244,9 @@ func (s *Server) finish(rec *record) {
 	}
 	if rec.upstream != 0 {
 		attrs = append(attrs, slog.Int("upstream_status", rec.upstream))
+	}
+	if rec.classifier > 0 {
+		attrs = append(attrs, slog.Float64("classifier_ms", float64(rec.classifier.Microseconds())/1000))
 	}
 	if len(rec.failOpen) > 0 {
 		attrs = append(attrs, slog.Bool("fail_open", true))

@@ -1,12 +1,15 @@
 package proxy
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
@@ -66,6 +69,19 @@ func (s *Server) serveChecked(w http.ResponseWriter, r *http.Request, rec *recor
 		s.writeBlockedInput(w, rec, ep, req.stream)
 		return
 	}
+	// The model step, for what the rules cannot judge.
+	rec.prompt = req.promptText()
+	switch blocked, err := s.classify(r.Context(), guard.Input, rec.prompt, "", rec); {
+	case errors.Is(err, errClientGone):
+		rec.outcome, rec.status = outcomeClientGone, 499
+		return
+	case err != nil:
+		s.writeError(w, rec, http.StatusServiceUnavailable, "guardrail_error", "guardrail_unavailable", "the guardrail could not check the request")
+		return
+	case blocked:
+		s.writeBlockedInput(w, rec, ep, req.stream)
+		return
+	}
 
 	accept := "application/json"
 	if req.stream {
@@ -105,9 +121,9 @@ func (s *Server) serveComplete(w http.ResponseWriter, r *http.Request, resp *htt
 		s.writeError(w, rec, http.StatusBadGateway, "upstream_error", "upstream_response_too_large", "the model's answer is too large to check")
 		return
 	}
-	out, err := s.filterResponse(body, ep, rec)
+	out, err := s.filterResponse(r.Context(), body, ep, rec)
 	if err != nil {
-		if s.opts.FailMode == FailOpen {
+		if s.opts.FailMode == FailOpen && !errors.Is(err, errClassifier) {
 			rec.failOpen = append(rec.failOpen, guard.Output)
 			out = body
 		} else {
@@ -133,7 +149,7 @@ var errUnparsable = errors.New("unparsable upstream answer")
 // body. Fields it does not touch keep their values. It returns the body
 // unchanged when nothing was found, a rewritten one when masked or
 // stripped, and a blocked completion when any BLOCK finding occurred.
-func (s *Server) filterResponse(body []byte, ep endpoint, rec *record) ([]byte, error) {
+func (s *Server) filterResponse(ctx context.Context, body []byte, ep endpoint, rec *record) ([]byte, error) {
 	start := time.Now()
 	defer func() {
 		s.metrics.checkDuration.WithLabelValues(string(guard.Output)).Observe(time.Since(start).Seconds())
@@ -169,6 +185,19 @@ func (s *Server) filterResponse(body []byte, ep endpoint, rec *record) ([]byte, 
 		}
 		changed = changed || c
 		blocked = blocked || b
+	}
+	if !blocked {
+		// The model step judges each answer as the client would get it.
+		for _, ch := range choices {
+			b, err := s.classify(ctx, guard.Output, rec.prompt, answerText(ch, ep), rec)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %w", errClassifier, err)
+			}
+			if b {
+				blocked = true
+				break
+			}
+		}
 	}
 	if blocked {
 		rec.blocked = guard.Output
@@ -266,6 +295,11 @@ func (s *Server) filterMessage(ch map[string]json.RawMessage, rec *record) (chan
 			changed = true
 		}
 	}
+	tc, b, err := s.filterToolCalls(msg, rec)
+	if err != nil || b {
+		return false, b, err
+	}
+	changed = changed || tc
 	if changed {
 		ch["message"], err = marshalJSON(msg)
 		if err != nil {
@@ -274,6 +308,34 @@ func (s *Server) filterMessage(ch map[string]json.RawMessage, rec *record) (chan
 		dropLogprobs(ch)
 	}
 	return changed, false, nil
+}
+
+// errClassifier marks a failure of the model step, which has its own fail
+// mode (already applied when this is returned).
+var errClassifier = errors.New("guard model check failed")
+
+// answerText is what a client reads of a (filtered) choice: its reasoning,
+// when it is sent, and its content or text.
+func answerText(ch map[string]json.RawMessage, ep endpoint) string {
+	if !ep.chat {
+		t, _ := rawString(ch["text"])
+		return t
+	}
+	msg, err := splitObject(ch["message"])
+	if err != nil {
+		return ""
+	}
+	var parts []string
+	for _, f := range append(slices.Clone(reasoningFields), "content") {
+		if t, ok := rawString(msg[f]); ok && t != "" && (len(parts) == 0 || parts[len(parts)-1] != t) {
+			parts = append(parts, t)
+		}
+	}
+	return strings.Join(parts, "\n\n")
+}
+
+func errUnparsablef(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errUnparsable, fmt.Sprintf(format, args...))
 }
 
 // filterText checks a completions choice's text field.
@@ -313,6 +375,12 @@ func dropLogprobs(ch map[string]json.RawMessage) {
 // checkText scans one output text, records the findings and returns it
 // masked, or blocked.
 func (s *Server) checkText(text string, rec *record) (string, bool, error) {
+	return s.checkOutput(text, slotText, rec)
+}
+
+// checkOutput is checkText for a text of the given kind: JSON text stays
+// JSON when masked, scan-only text is never rewritten.
+func (s *Server) checkOutput(text string, kind slotKind, rec *record) (string, bool, error) {
 	if text == "" {
 		return text, false, nil
 	}
@@ -325,10 +393,14 @@ func (s *Server) checkText(text string, rec *record) (string, bool, error) {
 	if v.block {
 		return "", true, nil
 	}
-	if !v.anonymize {
+	if !v.anonymize || kind == slotScanOnly {
 		return text, false, nil
 	}
-	masked, err := s.checker.mask(text, fs)
+	mask := s.checker.mask
+	if kind == slotJSON {
+		mask = s.checker.maskJSON
+	}
+	masked, err := mask(text, fs)
 	if err != nil {
 		return "", false, err
 	}

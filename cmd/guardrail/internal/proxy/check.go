@@ -42,6 +42,49 @@ func (s safeChecker) scan(src guard.Source, text string) (fs []guard.Finding, er
 
 func byStart(a, b guard.Finding) int { return a.Start - b.Start }
 
+// streams reports whether the checker can settle a growing text itself.
+func (s safeChecker) streams() bool {
+	_, ok := s.c.(guard.StreamChecker)
+	return ok
+}
+
+// partial scans a window of a stream. final says the text is complete:
+// then everything is settled. A plain Checker settles and releases all but
+// the last holdback bytes; a StreamChecker says itself what is settled.
+func (s safeChecker) partial(src guard.Source, text string, final bool, holdback int) (p guard.Partial, err error) {
+	sc, ok := s.c.(guard.StreamChecker)
+	if final || !ok {
+		fs, err := s.scan(src, text)
+		if err != nil {
+			return guard.Partial{}, err
+		}
+		n := len(text)
+		if !final {
+			n = max(0, n-holdback)
+		}
+		return guard.Partial{Findings: fs, Settled: n, Release: n, Keep: n}, nil
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			p, err = guard.Partial{}, fmt.Errorf("%w: scan panicked: %v", errCheck, r)
+		}
+	}()
+	p = sc.ScanPartial(src, text)
+	if !(0 <= p.Keep && p.Keep <= p.Settled && p.Settled <= p.Release && p.Release <= len(text)) {
+		return guard.Partial{}, fmt.Errorf("%w: partial scan of %d bytes: keep %d, settled %d, release %d", errCheck, len(text), p.Keep, p.Settled, p.Release)
+	}
+	for _, f := range p.Findings {
+		if f.Start < 0 || f.End < f.Start || f.End > len(text) {
+			return guard.Partial{}, fmt.Errorf("%w: finding %s/%s at [%d,%d) outside a text of %d bytes", errCheck, f.Policy, f.Type, f.Start, f.End, len(text))
+		}
+	}
+	if !slices.IsSortedFunc(p.Findings, byStart) {
+		p.Findings = slices.Clone(p.Findings)
+		slices.SortStableFunc(p.Findings, byStart)
+	}
+	return p, nil
+}
+
 func (s safeChecker) mask(text string, fs []guard.Finding) (out string, err error) {
 	defer func() {
 		if p := recover(); p != nil {

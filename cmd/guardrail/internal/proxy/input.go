@@ -48,9 +48,11 @@ type request struct {
 	slots []slot
 }
 
-// slot is one text of the request and how to replace it.
+// slot is one text of the request and how to replace it (set is nil
+// for slotScanOnly).
 type slot struct {
 	text string
+	kind slotKind
 	set  func(string)
 }
 
@@ -82,6 +84,12 @@ func parseRequest(body []byte, ep endpoint) (*request, error) {
 			return nil, badRequest("stream must be a boolean")
 		}
 	}
+	// vLLM accepts prompt embeddings (base64 tensors) in place of text: the
+	// gateway cannot read them, so they would be a way around the input
+	// check.
+	if raw, ok := req.fields["prompt_embeds"]; ok && !isNull(raw) {
+		return nil, badRequest("prompt_embeds cannot be checked by the guardrail; send the prompt as text")
+	}
 	if ep.chat {
 		err = req.chatSlots()
 	} else {
@@ -111,6 +119,9 @@ func (req *request) chatSlots() error {
 		req.fields["messages"] = b
 	}
 	for i := range msgs {
+		if err := req.toolCallSlots(msgs[i], fmt.Sprintf("messages[%d]", i), commit); err != nil {
+			return err
+		}
 		content, ok := msgs[i]["content"]
 		if !ok || isNull(content) {
 			continue
@@ -146,7 +157,7 @@ func (req *request) chatSlots() error {
 			return badRequest("messages[%d].content must be a string or an array of content parts", i)
 		}
 	}
-	return nil
+	return req.toolSlots()
 }
 
 // promptSlots collects the prompt (a string or an array of strings) and
@@ -230,8 +241,12 @@ func (s *Server) checkInput(req *request, body []byte, rec *record) (inputResult
 			rec.blocked = guard.Input
 			return inputResult{blocked: true}, nil
 		}
-		if v.anonymize {
-			masked, err := s.checker.mask(sl.text, fs)
+		if v.anonymize && sl.kind != slotScanOnly {
+			mask := s.checker.mask
+			if sl.kind == slotJSON {
+				mask = s.checker.maskJSON
+			}
+			masked, err := mask(sl.text, fs)
 			if err != nil {
 				return inputResult{}, err
 			}

@@ -19,6 +19,7 @@ type metrics struct {
 	failOpen      *prometheus.CounterVec
 	checkDuration *prometheus.HistogramVec
 	openStreams   prometheus.Gauge
+	classifier    *prometheus.HistogramVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -62,8 +63,13 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "guardrail_open_streams",
 			Help: "Streaming responses in progress.",
 		}),
+		classifier: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "guardrail_classifier_duration_seconds",
+			Help:    "Time spent waiting for the guard model, by source and outcome (passed, blocked, error): the latency the model step adds.",
+			Buckets: prometheus.ExponentialBuckets(1e-3, 2, 14), // 1ms .. 8s
+		}, []string{"source", "outcome"}),
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.interventions, m.latency, m.ttfb, m.upstreamErrs, m.failOpen, m.checkDuration, m.openStreams} {
+	for _, c := range []prometheus.Collector{m.requests, m.interventions, m.latency, m.ttfb, m.upstreamErrs, m.failOpen, m.checkDuration, m.openStreams, m.classifier} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("proxy: registering metrics: %w", err)
 		}

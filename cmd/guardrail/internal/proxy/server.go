@@ -106,6 +106,20 @@ type Options struct {
 	// reasoning is done, so the default is generous (10 minutes).
 	UpstreamHeaderTimeout time.Duration
 
+	// Classifier is the optional model step (a guard model such as
+	// Qwen3Guard-Gen), asked after the deterministic check passes a prompt
+	// or an answer; nil turns it off.
+	Classifier guard.Classifier
+	// ClassifierFailMode is what a classifier error or timeout means:
+	// FailClosed refuses the text (guardrail_unavailable), FailOpen lets
+	// it through and records it. Default: FailMode.
+	ClassifierFailMode FailMode
+	// ClassifierHold makes sync streaming hold a whole answer until the
+	// classifier has judged it, as a non-streamed answer is. By default
+	// the answer is released as the rules allow and judged when it ends;
+	// a verdict to block then ends the stream with the blocked message.
+	ClassifierHold bool
+
 	// PIITypes are the built-in PII types (default DefaultPIITypes).
 	PIITypes []string
 	// Transport overrides the upstream transport (tests, benchmarks).
@@ -151,6 +165,13 @@ func New(checker guard.Checker, opts Options, reg *prometheus.Registry, audit *s
 	case FailClosed, FailOpen:
 	default:
 		return nil, fmt.Errorf("proxy: fail mode %q: want %q or %q", opts.FailMode, FailClosed, FailOpen)
+	}
+	switch opts.ClassifierFailMode {
+	case "":
+		opts.ClassifierFailMode = opts.FailMode
+	case FailClosed, FailOpen:
+	default:
+		return nil, fmt.Errorf("proxy: classifier fail mode %q: want %q or %q", opts.ClassifierFailMode, FailClosed, FailOpen)
 	}
 	switch opts.StreamMode {
 	case "":

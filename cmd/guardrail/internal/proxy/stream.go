@@ -19,6 +19,8 @@ import (
 var (
 	errStreamBlocked = errors.New("stream blocked")
 	errClientGone    = errors.New("client went away")
+	errCutEvent      = errors.New("the stream ended inside an event")
+	errUpstreamRead  = errors.New("upstream stream")
 )
 
 // flushWriter lets sse.Writer flush an http.ResponseWriter through
@@ -54,6 +56,23 @@ type choiceState struct {
 	think          thinkFilter
 	contentSent    bool
 	finished       bool
+	tools          map[int]*window // arguments of each tool call, by tool call index
+	toolOrder      []int
+	answer         strings.Builder // what the client gets, for the guard model
+}
+
+// tool returns the arguments window of tool call i, creating it.
+func (st *streamState) tool(cs *choiceState, i int) *window {
+	if cs.tools == nil {
+		cs.tools = map[int]*window{}
+	}
+	w, ok := cs.tools[i]
+	if !ok {
+		w = &window{holdback: st.holdback, json: &jsonLex{}}
+		cs.tools[i] = w
+		cs.toolOrder = append(cs.toolOrder, i)
+	}
+	return w
 }
 
 // streamState processes one streamed answer.
@@ -68,9 +87,15 @@ type streamState struct {
 	unchecked bool // fail-open after an engine failure: release without checking
 	holdback  int
 	wrote     bool
-	choices   map[int]*choiceState
-	order     []int
-	last      map[string]json.RawMessage // top-level fields of the latest chunk
+	ctx       context.Context
+	// classify: the guard model judges each answer when it ends. hold:
+	// and nothing is written before it has (held collects the events).
+	classify bool
+	hold     bool
+	held     [][]byte
+	choices  map[int]*choiceState
+	order    []int
+	last     map[string]json.RawMessage // top-level fields of the latest chunk
 }
 
 // serveStream relays a streamed answer, checking it as configured.
@@ -85,7 +110,10 @@ func (s *Server) serveStream(w http.ResponseWriter, r *http.Request, resp *http.
 		strip:   s.opts.StripReasoning,
 		scanR:   !s.opts.SkipReasoningScan,
 		choices: map[int]*choiceState{},
+		ctx:     r.Context(),
 	}
+	st.classify = s.opts.Classifier != nil && s.opts.Classifier.Enabled(guard.Output)
+	st.hold = st.classify && s.opts.ClassifierHold && !st.async
 	hb, err := s.checker.holdback(guard.Output)
 	if err != nil {
 		if s.opts.FailMode == FailClosed {
@@ -128,6 +156,12 @@ func (st *streamState) run(ctx context.Context, rd *sse.Reader) {
 			st.stop(st.readFailed(ctx, err))
 			return
 		}
+		if ev.Incomplete && !bytes.Equal(bytes.TrimSpace(ev.Data), sse.Done) && !json.Valid(ev.Data) {
+			// The connection broke inside an event: the stream was cut,
+			// not garbled.
+			st.stop(st.readFailed(ctx, errCutEvent))
+			return
+		}
 		if bytes.Equal(bytes.TrimSpace(ev.Data), sse.Done) {
 			err := st.flush()
 			if err == nil {
@@ -143,8 +177,23 @@ func (st *streamState) run(ctx context.Context, rd *sse.Reader) {
 	}
 }
 
-// stop ends the stream according to why it stops.
+// stop ends the stream according to why it stops. Events held for the
+// guard model go out when the answer was judged (a normal end, or an
+// upstream failure after what arrived was checked), and are dropped
+// otherwise.
 func (st *streamState) stop(err error) {
+	if st.hold {
+		held := st.held
+		st.hold, st.held = false, nil
+		if err == nil || errors.Is(err, errUpstreamRead) {
+			for _, b := range held {
+				if werr := st.writeData(b); werr != nil {
+					err = werr
+					break
+				}
+			}
+		}
+	}
 	switch {
 	case err == nil:
 	case errors.Is(err, errClientGone):
@@ -179,7 +228,7 @@ func (st *streamState) readFailed(ctx context.Context, err error) error {
 	if ferr := st.flush(); ferr != nil {
 		return ferr
 	}
-	return fmt.Errorf("upstream stream: %w", err)
+	return fmt.Errorf("%w: %w", errUpstreamRead, err)
 }
 
 // event handles one upstream data event other than [DONE].
@@ -248,6 +297,51 @@ type choiceDelta struct {
 	hasText   bool // the text field is present (possibly empty)
 	finish    bool
 	other     bool // non-text delta fields: tool calls and the like
+	tools     []toolDelta
+}
+
+// toolDelta is one entry of a delta's tool_calls.
+type toolDelta struct {
+	raw     map[string]json.RawMessage
+	fn      map[string]json.RawMessage // nil without a function object
+	index   int
+	name    string
+	args    string
+	hasArgs bool
+}
+
+func parseToolDeltas(raw json.RawMessage) ([]toolDelta, error) {
+	calls, err := splitObjects(raw)
+	if err != nil {
+		return nil, errUnparsablef("tool_calls: %v", err)
+	}
+	out := make([]toolDelta, 0, len(calls))
+	for i, c := range calls {
+		td := toolDelta{raw: c, index: i}
+		if r, ok := c["index"]; ok {
+			if err := json.Unmarshal(r, &td.index); err != nil {
+				return nil, errUnparsablef("tool_calls[%d].index: %v", i, err)
+			}
+		}
+		if f, ok := c["function"]; ok && !isNull(f) {
+			if td.fn, err = splitObject(f); err != nil {
+				return nil, errUnparsablef("tool_calls[%d].function: %v", i, err)
+			}
+			if n, ok := td.fn["name"]; ok && !isNull(n) {
+				if td.name, ok = rawString(n); !ok {
+					return nil, errUnparsablef("tool_calls[%d].function.name is not a string", i)
+				}
+			}
+			if a, ok := td.fn["arguments"]; ok && !isNull(a) {
+				if td.args, ok = rawString(a); !ok {
+					return nil, errUnparsablef("tool_calls[%d].function.arguments is not a string", i)
+				}
+				td.hasArgs = true
+			}
+		}
+		out = append(out, td)
+	}
+	return out, nil
 }
 
 func parseChoice(ch map[string]json.RawMessage, pos int, ep endpoint) (choiceDelta, error) {
@@ -288,6 +382,12 @@ func parseChoice(ch map[string]json.RawMessage, pos int, ep endpoint) (choiceDel
 			case "role", "content", "reasoning", "reasoning_content":
 			default:
 				d.other = d.other || meaningful(v)
+			}
+		}
+		if raw, ok := d.delta["tool_calls"]; ok && meaningful(raw) {
+			var err error
+			if d.tools, err = parseToolDeltas(raw); err != nil {
+				return d, err
 			}
 		}
 	}
@@ -350,10 +450,31 @@ func (st *streamState) push(w *window, text string, final bool) (string, error) 
 type released struct {
 	reasoning strings.Builder
 	content   strings.Builder
+	tools     map[int]string // checked arguments, by tool call index
+}
+
+func (r *released) addTool(i int, text string) {
+	if text == "" {
+		return
+	}
+	if r.tools == nil {
+		r.tools = map[int]string{}
+	}
+	r.tools[i] += text
 }
 
 // step feeds a choice's new text to its windows. final ends the texts.
 func (st *streamState) step(cs *choiceState, d *choiceDelta, out *released) error {
+	if st.classify {
+		if d.reasoning != "" && !st.strip {
+			cs.answer.WriteString(d.reasoning)
+		}
+		cs.answer.WriteString(d.content)
+		for _, td := range d.tools {
+			cs.answer.WriteString(td.name)
+			cs.answer.WriteString(td.args)
+		}
+	}
 	if d.reasoning != "" {
 		cs.sawReasoning = true
 		for _, n := range d.rNames {
@@ -396,7 +517,51 @@ func (st *streamState) step(cs *choiceState, d *choiceDelta, out *released) erro
 		}
 	}
 	if d.finish || d.other {
-		return st.end(cs, out, d.finish)
+		if err := st.end(cs, out, false); err != nil {
+			return err
+		}
+	}
+	for _, td := range d.tools {
+		if td.name != "" {
+			if err := st.checkName(td.name); err != nil {
+				return err
+			}
+		}
+		w := st.tool(cs, td.index)
+		if td.args != "" {
+			t, err := st.push(w, td.args, false)
+			if err != nil {
+				return err
+			}
+			out.addTool(td.index, t)
+		}
+	}
+	if d.finish {
+		return st.end(cs, out, true)
+	}
+	return nil
+}
+
+// checkName checks a tool call's function name, which arrives whole: a
+// BLOCK ends the stream; anything else is only recorded (a name cannot be
+// masked without breaking the call).
+func (st *streamState) checkName(name string) error {
+	if st.unchecked {
+		return nil
+	}
+	fs, err := st.s.checker.scan(guard.Output, name)
+	if err != nil {
+		if st.s.opts.FailMode == FailClosed {
+			return err
+		}
+		st.failOpen()
+		return nil
+	}
+	v := judge(fs)
+	st.rec.add(guard.Output, fs, !v.block)
+	if v.block {
+		st.rec.blocked = guard.Output
+		return errStreamBlocked
 	}
 	return nil
 }
@@ -420,7 +585,25 @@ func (st *streamState) end(cs *choiceState, out *released, finish bool) error {
 	}
 	out.content.WriteString(t)
 	if finish {
+		for _, i := range cs.toolOrder {
+			t, err := st.push(cs.tools[i], "", true)
+			if err != nil {
+				return err
+			}
+			out.addTool(i, t)
+		}
 		cs.finished = true
+		if st.classify && !st.unchecked {
+			// The model step judges the whole answer, before its last
+			// chunk (with the finish reason) goes out.
+			blocked, err := st.s.classify(st.ctx, guard.Output, st.rec.prompt, cs.answer.String(), st.rec)
+			if err != nil {
+				return err
+			}
+			if blocked {
+				return errStreamBlocked
+			}
+		}
 	}
 	return nil
 }
@@ -462,7 +645,7 @@ func (st *streamState) syncChunk(chunk map[string]json.RawMessage, deltas []choi
 // nil when there is nothing to send for it.
 func (st *streamState) outChoice(cs *choiceState, d *choiceDelta, rel *released) map[string]json.RawMessage {
 	o := maps.Clone(d.choice)
-	keep := d.finish || rel.content.Len() > 0 || rel.reasoning.Len() > 0
+	keep := d.finish || rel.content.Len() > 0 || rel.reasoning.Len() > 0 || len(rel.tools) > 0
 	if st.ep.chat {
 		od := maps.Clone(d.delta)
 		if od == nil {
@@ -472,6 +655,13 @@ func (st *streamState) outChoice(cs *choiceState, d *choiceDelta, rel *released)
 			delete(od, f)
 		}
 		delete(od, "content")
+		if !st.async {
+			if tc, ok := st.toolCalls(d, rel); ok {
+				od["tool_calls"] = tc
+			} else {
+				delete(od, "tool_calls")
+			}
+		}
 		for _, v := range od {
 			keep = keep || meaningful(v) // role, tool calls
 		}
@@ -501,6 +691,52 @@ func (st *streamState) outChoice(cs *choiceState, d *choiceDelta, rel *released)
 		o["logprobs"] = jsonNull
 	}
 	return o
+}
+
+// toolCalls builds the tool_calls of an outgoing delta: the upstream's
+// entries with their arguments replaced by what was checked and released
+// (entries with nothing left to say are dropped), then entries for calls
+// whose held arguments were released now.
+func (st *streamState) toolCalls(d *choiceDelta, rel *released) (json.RawMessage, bool) {
+	var out []map[string]json.RawMessage
+	done := map[int]bool{}
+	for _, td := range d.tools {
+		c := maps.Clone(td.raw)
+		text, has := rel.tools[td.index]
+		done[td.index] = true
+		if td.fn != nil {
+			fn := maps.Clone(td.fn)
+			if td.hasArgs || has {
+				fn["arguments"] = jsonString(text)
+			}
+			c["function"], _ = marshalJSON(fn)
+		}
+		informative := has || td.name != ""
+		for k, v := range td.raw {
+			if k != "index" && k != "function" && meaningful(v) {
+				informative = true
+			}
+		}
+		if informative {
+			out = append(out, c)
+		}
+	}
+	rest := make([]int, 0, len(rel.tools))
+	for i := range rel.tools {
+		if !done[i] {
+			rest = append(rest, i)
+		}
+	}
+	slices.Sort(rest)
+	for _, i := range rest {
+		fn, _ := marshalJSON(map[string]json.RawMessage{"arguments": jsonString(rel.tools[i])})
+		out = append(out, map[string]json.RawMessage{"index": jsonInt(i), "function": fn})
+	}
+	if len(out) == 0 {
+		return nil, false
+	}
+	b, err := marshalJSON(out)
+	return b, err == nil
 }
 
 // asyncChunk is asynchronous mode: the chunk goes out at once, unchanged
@@ -572,7 +808,7 @@ func (st *streamState) flush() error {
 			return err
 		}
 		cs.finished = true
-		if st.async || (rel.content.Len() == 0 && rel.reasoning.Len() == 0) {
+		if st.async || (rel.content.Len() == 0 && rel.reasoning.Len() == 0 && len(rel.tools) == 0) {
 			continue
 		}
 		d := &choiceDelta{choice: map[string]json.RawMessage{"index": jsonInt(i), "finish_reason": jsonNull}, index: i}
@@ -617,6 +853,7 @@ func (st *streamState) headFields() map[string]json.RawMessage {
 // release) the message follows it on a new paragraph; otherwise it is the
 // whole answer.
 func (st *streamState) writeBlocked() error {
+	st.hold, st.held = false, nil // what was held is not sent
 	msg := st.s.checker.blockedMessage(guard.Output)
 	h := head{}
 	if st.last != nil {
@@ -655,6 +892,10 @@ func (st *streamState) writeChunk(chunk map[string]json.RawMessage) error {
 }
 
 func (st *streamState) writeData(b []byte) error {
+	if st.hold {
+		st.held = append(st.held, bytes.Clone(b))
+		return nil
+	}
 	if err := st.sw.WriteData(b); err != nil {
 		return fmt.Errorf("%w: %v", errClientGone, err)
 	}

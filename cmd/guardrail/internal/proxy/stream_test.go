@@ -264,6 +264,22 @@ func TestStreamUpstreamTrouble(t *testing.T) {
 		assert.Equal(t, "upstream_invalid_response", res.errEvent["code"])
 		assert.NotContains(t, res.raw, "45678")
 	})
+	t.Run("cut inside an event", func(t *testing.T) {
+		// vLLM went away in the middle of writing a chunk: the stream was
+		// interrupted, it did not send garbage.
+		e := newEnvWith(t, brokenUpstream{tail: `data: {"id":"x","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"content":"45`}, nil, nil)
+		res := readStream(t, e.post(t, routeChat, chatBody(true, "hi")))
+		require.NotNil(t, res.errEvent, res.raw)
+		assert.Equal(t, "upstream_interrupted", res.errEvent["code"])
+		assert.Equal(t, "call 138123", res.content[0], "what arrived was checked and released")
+		assert.False(t, res.done)
+	})
+	t.Run("last event without its blank line", func(t *testing.T) {
+		e := newEnvWith(t, brokenUpstream{tail: "data: [DONE]"}, nil, nil)
+		res := readStream(t, e.post(t, routeChat, chatBody(true, "hi")))
+		assert.Nil(t, res.errEvent, res.raw)
+		assert.True(t, res.done)
+	})
 	t.Run("unreadable chunk, open", func(t *testing.T) {
 		e := newEnvWith(t, brokenUpstream{tail: "data: {not json 45678\n\ndata: [DONE]\n\n"}, nil, func(o *Options) { o.FailMode = FailOpen })
 		resp := e.post(t, routeChat, chatBody(true, "hi"))

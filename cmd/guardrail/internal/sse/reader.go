@@ -34,6 +34,9 @@ type Event struct {
 	// Data is the event's data lines joined with "\n", without the final
 	// newline. The slice belongs to the caller.
 	Data []byte
+	// Incomplete is true when the stream ended before the blank line that
+	// closes the event: its last line may be cut short.
+	Incomplete bool
 }
 
 // Reader yields the events of a text/event-stream.
@@ -82,6 +85,7 @@ func (r *Reader) Next() (Event, error) {
 		if !ok {
 			// End of input: dispatch what is pending, then report EOF.
 			if ev, ok := r.dispatch(); ok {
+				ev.Incomplete = true
 				return ev, nil
 			}
 			if r.rerr != nil && !errors.Is(r.rerr, io.EOF) {

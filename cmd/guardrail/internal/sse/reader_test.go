@@ -176,3 +176,20 @@ func TestWriterFlushesEachEvent(t *testing.T) {
 	assert.Equal(t, 3, f.flushes)
 	assert.Equal(t, "data: x\n\n: keep alive\n\ndata: [DONE]\n\n", f.String())
 }
+
+// An event cut by the end of the stream is returned, marked Incomplete, so
+// that the caller can tell a stream that broke inside an event from one
+// that sent something unreadable.
+func TestIncompleteLastEvent(t *testing.T) {
+	rd := NewReader(strings.NewReader("data: one\n\ndata: {\"cut"))
+	ev, err := rd.Next()
+	require.NoError(t, err)
+	assert.Equal(t, "one", string(ev.Data))
+	assert.False(t, ev.Incomplete)
+	ev, err = rd.Next()
+	require.NoError(t, err)
+	assert.Equal(t, `{"cut`, string(ev.Data))
+	assert.True(t, ev.Incomplete)
+	_, err = rd.Next()
+	assert.ErrorIs(t, err, io.EOF)
+}
