@@ -171,8 +171,11 @@ func TestGuardrail(t *testing.T) {
 			wantContent: "BLOCKED INPUT", wantFinish: "content_filter", wantSource: "INPUT"},
 		{name: "blocked answer", body: `{"messages":[{"role":"user","content":"say xyzzy"}]}`,
 			wantCalls: 1, wantContent: "BLOCKED OUTPUT", wantFinish: "content_filter", wantSource: "OUTPUT"},
+		// Streamed, the text checked before the blocked word has already
+		// been released (the gateway settles what no continuation can
+		// change); the blocked word never is.
 		{name: "blocked answer, streamed", body: `{"messages":[{"role":"user","content":"say xyzzy"}],"stream":true}`,
-			stream: true, wantCalls: 1, wantContent: "BLOCKED OUTPUT", wantFinish: "content_filter", wantSource: "OUTPUT"},
+			stream: true, wantCalls: 1, wantContent: "You said: say \n\nBLOCKED OUTPUT", wantFinish: "content_filter", wantSource: "OUTPUT"},
 		{name: "masked answer, completions streamed", body: `{"prompt":"13812345678","stream":true}`,
 			stream: true, wantCalls: 1, wantContent: "You said: {CN_MOBILE}", wantFinish: "stop", wantSource: "INPUT"},
 	}
