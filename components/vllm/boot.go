@@ -2,12 +2,19 @@ package vllm
 
 import (
 	"bytes"
+	"compress/gzip"
 	"embed"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"regexp"
+	"strconv"
 	"strings"
 	"text/template"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/telemetry"
 )
 
 // Paths on the instance. The model directory is a stable link to wherever
@@ -82,6 +89,38 @@ type Guardrail struct {
 	Upstream string
 }
 
+// TelemetryUnit is the systemd unit that installs the CloudWatch agent
+// when the AMI has none and starts it with the stack's configuration,
+// retrying until it has; TelemetryStateFile shows its progress.
+const (
+	TelemetryUnit      = "deepseek-r1-cn-telemetry.service"
+	TelemetryStateFile = stateDir + "/telemetry.state"
+)
+
+// Telemetry ships the instance's logs and metrics to CloudWatch with the
+// CloudWatch agent (components/telemetry holds what it publishes and
+// where). vLLM and the gateway then also write their output to files under
+// telemetry.LogDir (the journal keeps it too), the gateway its audit log to
+// telemetry.AuditLogFile, and logrotate keeps those files small.
+type Telemetry struct {
+	// Stack is the Pulumi stack: the metrics' namespace and dimension, and
+	// the log groups' names, come from it (telemetry.Namespace,
+	// telemetry.EC2LogGroups). The program creates the log groups.
+	Stack string
+	// AgentPackageS3URI is the agent's Debian package (s3://bucket/key in
+	// the region's S3, reached through the VPC's gateway endpoint), installed
+	// when the AMI has no agent. "" relies on the AMI's: the Deep Learning
+	// Base OSS AMIs list amazon-cloudwatch-agent among their packages (DLAMI
+	// release notes), which is UNCONFIRMED for every x86-64 Ubuntu 22.04
+	// release; without either, the telemetry unit retries and says why.
+	// telemetry.DefaultAgentPackage is the region's own download bucket
+	// (UNCONFIRMED in China).
+	AgentPackageS3URI string
+	// AgentPackageSHA256, when set, is the package's SHA-256: a copy that
+	// does not match is not installed.
+	AgentPackageSHA256 string
+}
+
 // Boot is everything the boot script needs. None of it is secret.
 type Boot struct {
 	Region string
@@ -101,6 +140,8 @@ type Boot struct {
 	// on it, never on the root volume. A launch template per instance type
 	// renders its own.
 	LocalNVMeGB int
+	// Telemetry, when set, runs the CloudWatch agent.
+	Telemetry *Telemetry
 }
 
 //go:embed *.tmpl
@@ -143,6 +184,17 @@ func (b Boot) Validate() error {
 	if err := CheckAttentionBackend(b.Server.AttentionBackend); err != nil {
 		errs = append(errs, err)
 	}
+	if t := b.Telemetry; t != nil {
+		if _, err := b.agent(); err != nil {
+			errs = append(errs, err)
+		}
+		if u := t.AgentPackageS3URI; u != "" && !s3ObjectURI.MatchString(u) {
+			errs = append(errs, fmt.Errorf("agent package %q is not an s3://bucket/key URI", u))
+		}
+		if h := t.AgentPackageSHA256; h != "" && !sha256Hex.MatchString(h) {
+			errs = append(errs, fmt.Errorf("agent package SHA-256 %q is not 64 hex digits", h))
+		}
+	}
 	if g := b.Guardrail; g != nil {
 		if !strings.HasPrefix(g.BinaryS3URI, "s3://") || !strings.HasPrefix(g.PolicyS3URI, "s3://") {
 			errs = append(errs, errors.New("the guardrail binary and policy must be s3:// URIs"))
@@ -155,6 +207,55 @@ func (b Boot) Validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+var (
+	s3ObjectURI = regexp.MustCompile(`^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*()/=+-]+$`)
+	sha256Hex   = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+// agent is what the CloudWatch agent scrapes: vLLM on its port, and the
+// gateway on the port it listens on.
+func (b Boot) agent() (telemetry.EC2Agent, error) {
+	a := telemetry.EC2Agent{Region: b.Region, Stack: b.Telemetry.Stack, VLLMPort: b.Server.Port}
+	if g := b.Guardrail; g != nil {
+		_, port, err := net.SplitHostPort(g.Listen)
+		if err != nil {
+			return a, fmt.Errorf("the guardrail's listen address %q: %w", g.Listen, err)
+		}
+		if a.GatewayPort, err = strconv.Atoi(port); err != nil {
+			return a, fmt.Errorf("the guardrail's listen address %q has no port number", g.Listen)
+		}
+	}
+	if _, err := a.AgentConfig(); err != nil {
+		return a, err
+	}
+	return a, nil
+}
+
+// packed is text gzipped and base64-encoded in 76-column lines, for a
+// here-document: the agent's configuration is mostly repetitive JSON that
+// would otherwise take a quarter of the 16 KiB of user data. The output is
+// the same for the same text (no name or time in the gzip header).
+func packed(text string) (string, error) {
+	var gz bytes.Buffer
+	w, err := gzip.NewWriterLevel(&gz, gzip.BestCompression)
+	if err != nil {
+		return "", err
+	}
+	if _, err := w.Write([]byte(text)); err != nil {
+		return "", err
+	}
+	if err := w.Close(); err != nil {
+		return "", err
+	}
+	enc := base64.StdEncoding.EncodeToString(gz.Bytes())
+	var lines []string
+	for len(enc) > 76 {
+		lines = append(lines, enc[:76])
+		enc = enc[76:]
+	}
+	return strings.Join(append(lines, enc), "\n") + "\n", nil
 }
 
 // Render produces the cloud-init user data: a bash script that only writes
@@ -182,10 +283,38 @@ func (b Boot) Render() (string, error) {
 		Env                                       []EnvVar
 		RetryInitialSeconds, RetryMaxSeconds      int
 		NVMeWaitTries                             int
+		// Telemetry: the units, files and the packed agent configuration.
+		TelemetryUnit, AgentCtl, AgentConfigFile, ScrapeConfigFile string
+		LogDir, VLLMLog, GatewayLog, AuditLog                      string
+		AgentConfig, ScrapeConfig                                  string
 	}{
 		Boot: b, HomeDir: homeDir, ModelLink: modelLink, StateDir: stateDir, InstallUnit: InstallUnit,
 		ServeArgs: s.Args(), Env: s.Env(),
 		RetryInitialSeconds: RetryInitialSeconds, RetryMaxSeconds: RetryMaxSeconds, NVMeWaitTries: nvmeWaitTries,
+		TelemetryUnit: TelemetryUnit, AgentCtl: telemetry.AgentCtl,
+		AgentConfigFile: telemetry.AgentConfigFile, ScrapeConfigFile: telemetry.ScrapeConfigFile,
+		LogDir: telemetry.LogDir, VLLMLog: telemetry.VLLMLogFile, GatewayLog: telemetry.GatewayLogFile,
+		AuditLog: telemetry.AuditLogFile,
+	}
+	if b.Telemetry != nil {
+		a, err := b.agent()
+		if err != nil {
+			return "", fmt.Errorf("boot script: %w", err)
+		}
+		cfg, err := a.AgentConfig()
+		if err != nil {
+			return "", fmt.Errorf("boot script: %w", err)
+		}
+		scrape, err := a.ScrapeConfig()
+		if err != nil {
+			return "", fmt.Errorf("boot script: %w", err)
+		}
+		if data.AgentConfig, err = packed(cfg); err != nil {
+			return "", fmt.Errorf("boot script: packing the agent configuration: %w", err)
+		}
+		if data.ScrapeConfig, err = packed(scrape); err != nil {
+			return "", fmt.Errorf("boot script: packing the scrape configuration: %w", err)
+		}
 	}
 	if b.Install.Image == "" {
 		data.PipPackages = append(data.PipPackages, "vllm=="+b.Server.Version.String())

@@ -276,9 +276,14 @@ func TestRenderSize(t *testing.T) {
 	largest.LocalNVMeGB = 7600
 	largest.Install.AptMirror = "http://mirrors.tuna.tsinghua.edu.cn/ubuntu/"
 	largest.Server.AttentionBackend = "TRITON_ATTN_VLLM_V1"
+	// A long stack name and a package of the stack's own, with its hash.
+	largest.Telemetry = &Telemetry{Stack: "deepseek-r1-cn-production-cn-northwest-1-ec2",
+		AgentPackageS3URI:  "s3://deepseek-weights-123456789012/artifacts/cloudwatch-agent/ubuntu/amd64/amazon-cloudwatch-agent.deb",
+		AgentPackageSHA256: strings.Repeat("ab", 32)}
 	pipAll := guardrailBoot()
 	pipAll.Weights = largest.Weights
 	pipAll.LocalNVMeGB, pipAll.Install.AptMirror = largest.LocalNVMeGB, largest.Install.AptMirror
+	pipAll.Telemetry = largest.Telemetry
 	for name, b := range map[string]Boot{
 		"pip": pipBoot(), "image": imageBoot(), "modelscope": modelScopeBoot(),
 		"everything, image": largest, "everything, pip": pipAll,

@@ -22,6 +22,8 @@ func lintBoots() map[string]Boot {
 		"pip": pipBoot(), "pip on NVMe with a mirror": mirror, "image": imageBoot(),
 		"modelscope": modelScopeBoot(), "guardrail": guardrailBoot(), "image with guardrail": imageGuardrailBoot(),
 		"quoted name": quoted,
+		"telemetry":   telemetryBoot(), "image with telemetry": withTelemetry(imageBoot()),
+		"image with guardrail and telemetry": withTelemetry(imageGuardrailBoot()),
 	}
 }
 
@@ -114,7 +116,10 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 			files := units(t, mustRender(t, b), t.TempDir())
 			want := 2
 			if b.Guardrail != nil {
-				want = 3
+				want++
+			}
+			if b.Telemetry != nil {
+				want++
 			}
 			require.Len(t, files, want)
 			out, err := exec.Command(sa, append([]string{"verify", "--man=no"}, files...)...).CombinedOutput()

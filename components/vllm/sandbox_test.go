@@ -27,6 +27,7 @@ type sandbox struct {
 var instancePaths = []string{
 	"/etc/deepseek-r1-cn", "/var/lib/deepseek-r1-cn", "/var/log/", "/opt/deepseek-r1-cn",
 	"/opt/dlami/nvme", "/run/deepseek-r1-cn", "/etc/os-release", "/usr/local/bin/", "/etc/systemd/system/",
+	"/opt/aws/", "/etc/logrotate.d/",
 }
 
 // stubs record their arguments; some also act, so that the script under test
@@ -73,7 +74,7 @@ func newSandbox(t *testing.T, env ...string) *sandbox {
 		script := "#!/bin/bash\necho \"" + name + " $*\" >>\"$SANDBOX/calls.log\"\n" + body + "\n"
 		require.NoError(t, os.WriteFile(filepath.Join(s.bin, name), []byte(script), 0o755))
 	}
-	for _, d := range []string{"etc/deepseek-r1-cn", "var/log", "opt/deepseek-r1-cn", "usr/local/bin", "etc/systemd/system"} {
+	for _, d := range []string{"etc/deepseek-r1-cn", "var/log", "opt/deepseek-r1-cn", "usr/local/bin", "etc/systemd/system", "etc/logrotate.d"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(s.root, d), 0o755))
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(s.root, "etc/os-release"), []byte("VERSION_CODENAME=jammy\n"), 0o644))
