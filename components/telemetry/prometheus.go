@@ -51,6 +51,8 @@ func GatewayPrometheusMetrics() []PromMetric {
 			Help: "texts passed unchecked because a check failed in fail-open mode"},
 		{Name: "guardrail_check_duration_seconds", Type: Histogram, Labels: []string{"source"},
 			Help: "time in the policy engine per non-streaming request and direction: the latency the gateway adds"},
+		{Name: "guardrail_classifier_duration_seconds", Type: Histogram, Labels: []string{"source", "outcome"},
+			Help: "time waiting for the guard model (policy guardModel), by outcome passed, blocked or error: the latency the model step adds"},
 		{Name: "guardrail_open_streams", Type: Gauge, Labels: nil,
 			Help: "streaming responses in progress"},
 	}

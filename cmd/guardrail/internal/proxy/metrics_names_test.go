@@ -207,7 +207,7 @@ func TestAuditRecordHasTheCatalogFields(t *testing.T) {
 	require.Len(t, recs, 2)
 	types := map[string]string{"request_id": "string", "route": "string", "status": "number", "outcome": "string",
 		"stream": "bool", "latency_ms": "number", "ttfb_ms": "number"}
-	require.ElementsMatch(t, telemetry.AuditFields(), keys(types), "a field the catalog reads needs its type here")
+	require.ElementsMatch(t, telemetry.AuditFields(), fieldNames(types), "a field the catalog reads needs its type here")
 	for _, r := range recs {
 		for _, f := range telemetry.AuditFields() {
 			if f == "ttfb_ms" && r["stream"] == false {
@@ -249,7 +249,7 @@ func TestAuditRecordHasTheCatalogFields(t *testing.T) {
 	assert.Contains(t, exposed, "guardrail_open_streams")
 }
 
-func keys(m map[string]string) []string {
+func fieldNames(m map[string]string) []string {
 	var out []string
 	for k := range m {
 		out = append(out, k)
