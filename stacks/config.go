@@ -116,6 +116,7 @@ type Config struct {
 	AlarmWaitingRequests       int
 	AlarmKVCachePercent        float64
 	AlarmGuardrailBlockPercent float64
+	CloudWatchAgentPackage     string
 
 	Guardrail          bool
 	GuardrailBinary    string
@@ -363,6 +364,7 @@ func Load(src configSource) (*Config, error) {
 	c.AlarmWaitingRequests = r.int("alarmWaitingRequests", 10, 1, 100000)
 	c.AlarmKVCachePercent = r.float("alarmKvCachePercent", 95, 0, 100)
 	c.AlarmGuardrailBlockPercent = r.float("alarmGuardrailBlockPercent", 20, 0, 100)
+	c.CloudWatchAgentPackage = r.string("cloudwatchAgentPackage", "")
 
 	c.Guardrail = r.bool("guardrail", false)
 	c.GuardrailBinary = r.string("guardrailBinary", "dist/guardrail-linux-amd64")

@@ -14,8 +14,11 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/apikey"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/ec2"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/iamdoc"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/network"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/observability"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/telemetry"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
@@ -31,7 +34,16 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 	if err != nil {
 		return err
 	}
-	net, err := newNetwork(ctx, d, []string{"ssm", "ssmmessages", "ec2messages", "secretsmanager"})
+	obs, err := ec2Telemetry(ctx, d)
+	if err != nil {
+		return err
+	}
+	services := []string{"ssm", "ssmmessages", "ec2messages", "secretsmanager"}
+	if obs != nil {
+		// The agent's logs and GPU metrics stay inside the VPC.
+		services = append(services, "logs", "monitoring")
+	}
+	net, err := newNetwork(ctx, d, services)
 	if err != nil {
 		return err
 	}
@@ -86,6 +98,15 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 			Upstream: fmt.Sprintf("http://127.0.0.1:%d", vllmBehindGuardrailPort),
 		}
 	}
+	var groups *observability.LogGroups
+	var agent []iamdoc.Statement
+	if obs != nil {
+		if groups, err = newLogGroups(ctx, d, obs.groups); err != nil {
+			return err
+		}
+		uploads = append(uploads, groups)
+		agent = obs.statements
+	}
 	var types []ec2.LaunchType
 	for _, dec := range ec2Decisions(d) {
 		it, _ := sizing.LookupInstanceType(dec.InstanceType)
@@ -101,6 +122,9 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 			},
 			Install:     vllm.Install{PipIndexURL: d.EC2.PipIndexURL, Image: c.VLLMImage, AptMirror: d.EC2.AptMirror},
 			LocalNVMeGB: it.LocalNVMeGB,
+		}
+		if obs != nil {
+			boot.Telemetry = &vllm.Telemetry{Stack: ctx.Stack(), AgentPackageS3URI: obs.agentPackage}
 		}
 		if c.WeightsSource == "modelscope" {
 			boot.Weights = vllm.Weights{ModelScopeID: d.Model.ModelScopeID, ModelScopeRevision: c.ModelScopeRevision}
@@ -128,9 +152,15 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 		APIKeySecretARN:         key.SecretARN,
 		Guardrail:               gw,
 		DependsOn:               uploads,
+		ExtraStatements:         agent,
 	})
 	if err != nil {
 		return err
+	}
+	if obs != nil {
+		if err := ec2Observability(ctx, d, server, groups); err != nil {
+			return err
+		}
 	}
 
 	r := d.Region.Name
@@ -162,6 +192,45 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 			"--parameters '{\"portNumber\":[\"%d\"],\"localPortNumber\":[\"%d\"]}'", r, instance, c.APIPort, c.APIPort))
 	d.export(ctx, "curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
 	return nil
+}
+
+// ec2Obs is what the EC2 target needs for its telemetry, decided before
+// anything is registered.
+type ec2Obs struct {
+	groups       []telemetry.LogGroup
+	statements   []iamdoc.Statement
+	agentPackage string
+}
+
+// ec2Telemetry decides the log groups and the agent's permissions; nil when
+// observability is off.
+func ec2Telemetry(ctx *pulumi.Context, d *Deployment) (*ec2Obs, error) {
+	c := d.Config
+	if !c.Observability {
+		return nil, nil
+	}
+	stack := ctx.Stack()
+	// Build the alarms and dashboard now: a metric they name that the
+	// catalog does not have is a program error, reported before anything
+	// is registered.
+	if _, err := ec2ObservabilityArgs(d, stack); err != nil {
+		return nil, err
+	}
+	account, err := accountID(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	o := &ec2Obs{agentPackage: c.CloudWatchAgentPackage}
+	if o.agentPackage == "" {
+		o.agentPackage = telemetry.DefaultAgentPackage(d.Region.Name)
+	}
+	if o.groups, err = telemetry.EC2LogGroups(stack, c.Guardrail); err != nil {
+		return nil, err
+	}
+	if o.statements, err = telemetry.AgentStatements(d.Region, account, stack, o.agentPackage); err != nil {
+		return nil, &ConfigError{Key: key("cloudwatchAgentPackage"), Value: o.agentPackage, Msg: err.Error()}
+	}
+	return o, nil
 }
 
 // ec2Decisions is the sizing of every instance type the group may launch,

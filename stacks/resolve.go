@@ -36,6 +36,9 @@ type Deployment struct {
 	SageMaker *SageMakerSettings
 	EKS       *EKSSettings
 
+	// accountID is the deploying account, once asked (accountID).
+	accountID string
+
 	// Exports are the stack outputs the program exported, so that the
 	// offline plan can show them (the mock engine does not hand them back).
 	Exports map[string]pulumi.Input

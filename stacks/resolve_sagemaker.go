@@ -211,6 +211,11 @@ func customEnvironment(d *Deployment) map[string]string {
 	if dec.PipelineParallel > 1 {
 		env["SM_VLLM_PIPELINE_PARALLEL_SIZE"] = strconv.Itoa(dec.PipelineParallel)
 	}
+	if d.SageMaker.VLLM.LogsRequests() {
+		// As on the other targets: each request's id in vLLM's log, no text.
+		env["SM_VLLM_ENABLE_LOG_REQUESTS"] = "true"
+		env["SM_VLLM_MAX_LOG_LEN"] = "0"
+	}
 	// The container passes its environment on to vLLM (cmd/sagemaker-serve).
 	for _, v := range sageMakerServer(d).Env() {
 		env[v.Name] = v.Value

@@ -95,7 +95,7 @@ func TestEC2StackPerPartition(t *testing.T) {
 				for name, want := range pt.endpointName {
 					assert.Equal(t, want, names[name], name)
 				}
-				assert.Len(t, names, 5, "s3 + ssm, ssmmessages, ec2messages, secretsmanager")
+				assert.Len(t, names, 7, "s3 + ssm, ssmmessages, ec2messages, secretsmanager + logs, monitoring (the CloudWatch agent)")
 			})
 
 			t.Run("pip index", func(t *testing.T) {
@@ -179,7 +179,7 @@ func TestEC2SecureByDefault(t *testing.T) {
 		assert.Equal(t, []string{"arn:aws-cn:s3:::dsr1-weights-offline"}, got["ListWeights"])
 		require.Len(t, got["ReadApiKey"], 1)
 		assert.Regexp(t, `^arn:aws-cn:secretsmanager:cn-northwest-1:\d{12}:secret:dsr1-api-key-`, got["ReadApiKey"][0])
-		assert.Len(t, doc.Statement, 3)
+		assert.Len(t, doc.Statement, 6, "weights (list, read), key, and the CloudWatch agent's logs, metrics and package")
 	})
 	t.Run("weights bucket is private, encrypted, versioned, TLS-only and retained", func(t *testing.T) {
 		assertWeightsBucketSafe(t, p)
@@ -216,7 +216,9 @@ func TestEC2VLLMArgumentsMatchSizing(t *testing.T) {
 				assert.NotContains(t, serve, a)
 			}
 			assert.Contains(t, serve, fmt.Sprintf("--max-model-len %d ", p.Sizing.MaxModelLen))
-			assert.True(t, strings.HasSuffix(serve, "--reasoning-parser deepseek_r1"), serve)
+			assert.Contains(t, serve, " --reasoning-parser deepseek_r1 ")
+			// Each request's id in vLLM's log, to follow it from the audit log; never its text.
+			assert.True(t, strings.HasSuffix(serve, "--enable-log-requests --max-log-len 0"), serve)
 			assert.Equal(t, c.instanceType, launchTemplates(t, p)[0].Inputs["instanceType"])
 		})
 	}
@@ -350,6 +352,11 @@ func TestEC2WeightsFromModelScope(t *testing.T) {
 	assert.Contains(t, bootScript(t, p), "MODELSCOPE_ID=deepseek-ai/DeepSeek-R1-Distill-Qwen-7B\n")
 	doc := parsePolicy(t, one(t, p, "aws:iam/rolePolicy:RolePolicy").Inputs["policy"])
 	for _, st := range doc.Statement {
+		if st.Sid == "AgentPackage" {
+			// The CloudWatch agent's package, and nothing else of S3.
+			assert.Equal(t, []string{"arn:aws-cn:s3:::amazoncloudwatch-agent-cn-northwest-1/ubuntu/amd64/latest/amazon-cloudwatch-agent.deb"}, st.Resource)
+			continue
+		}
 		for _, a := range st.Action {
 			assert.False(t, strings.HasPrefix(a, "s3:"), "no S3 access without a bucket: %s", a)
 		}

@@ -200,7 +200,9 @@ func assertPartitionClean(t *testing.T, p *plan.Plan, arnPrefix string, mustNotL
 }
 
 // assertNoAdminWildcards checks every IAM policy in the plan: no Allow of
-// "*" or "service:*" on Resource "*".
+// "*" or "service:*" on Resource "*". A KMS key policy must let its account
+// administer the key ("kms:*" on "*" for the account root: without it the
+// key becomes unmanageable), and that one statement is all it may grant so.
 func assertNoAdminWildcards(t *testing.T, p *plan.Plan) {
 	t.Helper()
 	docs := policies(t, p)
@@ -208,6 +210,11 @@ func assertNoAdminWildcards(t *testing.T, p *plan.Plan) {
 	for where, doc := range docs {
 		for _, st := range doc.Statement {
 			if st.Effect != "Allow" {
+				continue
+			}
+			if strings.HasPrefix(where, "aws:kms/key:Key ") && slices.Equal(st.Action, []string{"kms:*"}) {
+				root, _ := st.Principal["AWS"].(string)
+				assert.Regexp(t, `^arn:aws(-cn)?:iam::\d{12}:root$`, root, "%s: kms:* only for the account root", where)
 				continue
 			}
 			for _, a := range st.Action {

@@ -91,14 +91,15 @@ const ecrImage = "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/vllm/vllm
 // holds exactly the resources and inputs that depend on it. The expectations
 // follow from what the program derives from each setting, not from its output.
 func TestDiffOfRealPlans(t *testing.T) {
-	// Without fallback types, so that each case shows one server's
-	// resources; "fallback types" changes them.
+	// Without fallback types and observability, so that each case shows
+	// one server's resources; "fallback types" changes them.
 	beijing32B := func(kv ...string) map[string]string {
 		return cfg(append([]string{"aws:region", "cn-north-1", "model", "deepseek-r1-distill-qwen-32b",
-			"allowedCidrs", `["10.0.0.0/16","172.16.0.0/12"]`, "maxFallbackInstanceTypes", "0"}, kv...)...)
+			"allowedCidrs", `["10.0.0.0/16","172.16.0.0/12"]`, "maxFallbackInstanceTypes", "0", "observability", "false"}, kv...)...)
 	}
 	ningxia := func(kv ...string) map[string]string {
-		return cfg(append([]string{"aws:region", "cn-northwest-1", "instanceType", "g5.xlarge", "maxFallbackInstanceTypes", "0"}, kv...)...)
+		return cfg(append([]string{"aws:region", "cn-northwest-1", "instanceType", "g5.xlarge", "maxFallbackInstanceTypes", "0",
+			"observability", "false"}, kv...)...)
 	}
 	const ltXlarge = "aws:ec2/launchTemplate:LaunchTemplate dsr1-vllm-g5.xlarge"
 	cases := []struct {

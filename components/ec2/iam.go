@@ -70,6 +70,7 @@ func InstancePolicy(args *Args, bucket, secretARN string) iamdoc.Document {
 		st = append(st, iamdoc.Allow("UseDataKey", []string{"kms:Decrypt", "kms:GenerateDataKey"},
 			[]string{args.KMSKeyARN}))
 	}
+	st = append(st, args.ExtraStatements...)
 	return iamdoc.New(st...)
 }
 

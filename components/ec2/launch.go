@@ -47,12 +47,13 @@ func launchTemplates(ctx *pulumi.Context, name string, args *Args, profile *iam.
 				g.PolicyS3URI = "s3://" + v[0].(string) + "/" + guardrail.Prefix + guardrail.PolicyKey
 				b.Guardrail = &g
 			}
-			script, err := b.Render()
+			// gzip-compressed (cloud-init unpacks it), then base64 as
+			// launch templates take user data.
+			ud, err := b.UserData()
 			if err != nil {
 				return "", err
 			}
-			// Launch templates take user data base64-encoded.
-			return base64.StdEncoding.EncodeToString([]byte(script)), nil
+			return base64.StdEncoding.EncodeToString(ud), nil
 		}).(pulumi.StringOutput)
 		tags := pulumi.StringMap{"Name": pulumi.String(name), "deepseek-r1-cn:instance-type": pulumi.String(t.InstanceType)}
 		lt, err := awsec2.NewLaunchTemplate(ctx, name+"-"+t.InstanceType, &awsec2.LaunchTemplateArgs{

@@ -11,7 +11,7 @@ import (
 // Balancer in the private subnets, forwarding the API port (TCP, so streams
 // pass as they are) to whichever instance the group runs.
 type loadBalancer struct {
-	arn, dnsName pulumi.StringOutput
+	arn, arnSuffix, dnsName pulumi.StringOutput
 	targetGroup  *lb.TargetGroup
 }
 
@@ -68,5 +68,5 @@ func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, parent pulumi
 	if _, err := lb.NewListener(ctx, name, listener, parent); err != nil {
 		return nil, fmt.Errorf("listener: %w", err)
 	}
-	return &loadBalancer{arn: nlb.Arn, dnsName: nlb.DnsName, targetGroup: tg}, nil
+	return &loadBalancer{arn: nlb.Arn, arnSuffix: nlb.ArnSuffix, dnsName: nlb.DnsName, targetGroup: tg}, nil
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/iamdoc"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 )
@@ -82,6 +83,9 @@ type Args struct {
 	// uploads, so that no instance starts before them.
 	Guardrail *vllm.Guardrail
 	DependsOn []pulumi.Resource
+	// ExtraStatements join the instance role's inline policy (the
+	// CloudWatch agent's, for its log groups and namespace).
+	ExtraStatements []iamdoc.Statement
 }
 
 // Server is the component.
@@ -94,10 +98,13 @@ type Server struct {
 	LoadBalancerDNSName  pulumi.StringOutput `pulumi:"loadBalancerDnsName"`
 	AutoScalingGroupName pulumi.StringOutput `pulumi:"autoScalingGroupName"`
 	TargetGroupARN       pulumi.StringOutput `pulumi:"targetGroupArn"`
-	LoadBalancerARN      pulumi.StringOutput `pulumi:"loadBalancerArn"`
-	SecurityGroupID      pulumi.StringOutput `pulumi:"securityGroupId"`
-	RoleARN              pulumi.StringOutput `pulumi:"roleArn"`
-	RoleName             pulumi.StringOutput `pulumi:"roleName"`
+	// The ARN suffixes are the load balancer metrics' dimension values.
+	TargetGroupARNSuffix  pulumi.StringOutput `pulumi:"targetGroupArnSuffix"`
+	LoadBalancerARNSuffix pulumi.StringOutput `pulumi:"loadBalancerArnSuffix"`
+	LoadBalancerARN       pulumi.StringOutput `pulumi:"loadBalancerArn"`
+	SecurityGroupID       pulumi.StringOutput `pulumi:"securityGroupId"`
+	RoleARN               pulumi.StringOutput `pulumi:"roleArn"`
+	RoleName              pulumi.StringOutput `pulumi:"roleName"`
 }
 
 // Validate checks the arguments before anything is registered.
@@ -183,6 +190,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	s.LoadBalancerDNSName = lb.dnsName
 	s.LoadBalancerARN = lb.arn
 	s.TargetGroupARN = lb.targetGroup.Arn
+	s.TargetGroupARNSuffix = lb.targetGroup.ArnSuffix
+	s.LoadBalancerARNSuffix = lb.arnSuffix
 	s.AutoScalingGroupName = group.Name
 	s.SecurityGroupID = sg.ID().ToStringOutput()
 	s.RoleARN = role.Arn

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/kms"
@@ -19,6 +20,7 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/iamdoc"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/observability/cw"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/telemetry"
 )
 
 // Event is an EventBridge rule whose matches go to the topic.
@@ -37,17 +39,20 @@ type Args struct {
 	// "-" and "_").
 	Name      string
 	AccountID string
-	// LogGroups are created with LogRetentionDays and, when set, KMSKeyARN
-	// (whose key policy must let CloudWatch Logs in the region use it).
-	LogGroups        []string
-	LogRetentionDays int
-	KMSKeyARN        string
+	// KMSKeyARN, when set, encrypts the alert topic (its key policy must
+	// let CloudWatch and EventBridge use it); "" makes a key for it.
+	KMSKeyARN string
 	// AlarmEmail, when set, subscribes an address to the topic (the
 	// recipient confirms it once).
 	AlarmEmail string
 	Alarms     []cw.Alarm
 	Widgets    []cw.Widget
 	Events     []Event
+	// Filters turn log events into metrics (the guardrail's audit log into
+	// requests, errors, blocks and latency); FilterGroups names the log
+	// group of each filter's LogGroupKey.
+	Filters      []telemetry.MetricFilter
+	FilterGroups map[string]string
 	// Refs are the deploy-time values the alarms' and widgets' "${ref}"
 	// dimension values stand for.
 	Refs map[string]pulumi.StringInput
@@ -76,8 +81,11 @@ func (a *Args) Validate() error {
 	if a.Name == "" || a.AccountID == "" {
 		errs = append(errs, errors.New("a name and the account id are required"))
 	}
-	if !RetentionDaysValid(a.LogRetentionDays) {
-		errs = append(errs, fmt.Errorf("log retention of %d days is not one CloudWatch Logs accepts", a.LogRetentionDays))
+	for _, f := range a.Filters {
+		if _, ok := a.FilterGroups[f.LogGroupKey]; !ok {
+			errs = append(errs, fmt.Errorf("metric filter %s: no log group %q", f.Name, f.LogGroupKey))
+		}
+		errs = append(errs, f.Validate())
 	}
 	keys := map[string]bool{}
 	for _, al := range a.Alarms {
@@ -106,16 +114,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}
 	parent := pulumi.Parent(o)
 
-	for _, lg := range args.LogGroups {
-		lgArgs := &cloudwatch.LogGroupArgs{Name: pulumi.String(lg), RetentionInDays: pulumi.Int(args.LogRetentionDays)}
-		if args.KMSKeyARN != "" {
-			lgArgs.KmsKeyId = pulumi.String(args.KMSKeyARN)
-		}
-		if _, err := cloudwatch.NewLogGroup(ctx, lg, lgArgs, parent); err != nil {
-			return nil, fmt.Errorf("observability %s: log group %s: %w", name, lg, err)
-		}
+	if err := filters(ctx, name, args, parent); err != nil {
+		return nil, fmt.Errorf("observability %s: %w", name, err)
 	}
-
 	topic, err := alertTopic(ctx, name, args, parent)
 	if err != nil {
 		return nil, fmt.Errorf("observability %s: %w", name, err)
@@ -147,6 +148,29 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, err
 	}
 	return o, nil
+}
+
+// filters creates the log metric filters. A filter's metric carries no
+// dimensions: its namespace is the stack's.
+func filters(ctx *pulumi.Context, name string, args *Args, parent pulumi.ResourceOption) error {
+	for _, f := range args.Filters {
+		tr := cloudwatch.LogMetricFilterMetricTransformationArgs{
+			Name: pulumi.String(f.Metric.Name), Namespace: pulumi.String(f.Metric.Namespace), Value: pulumi.String(f.Value),
+		}
+		if f.Metric.Unit != "" && f.Metric.Unit != "None" {
+			tr.Unit = pulumi.String(f.Metric.Unit)
+		}
+		if f.DefaultValue != nil {
+			tr.DefaultValue = pulumi.String(strconv.FormatFloat(*f.DefaultValue, 'f', -1, 64))
+		}
+		if _, err := cloudwatch.NewLogMetricFilter(ctx, name+"-"+f.Name, &cloudwatch.LogMetricFilterArgs{
+			Name: pulumi.String(f.Name), LogGroupName: pulumi.String(args.FilterGroups[f.LogGroupKey]),
+			Pattern: pulumi.String(f.Pattern), MetricTransformation: tr,
+		}, parent); err != nil {
+			return fmt.Errorf("metric filter %s: %w", f.Name, err)
+		}
+	}
+	return nil
 }
 
 // resolved waits for every ref and renders with their values.

@@ -70,6 +70,9 @@ var (
 	// voltaDropped: from 0.20.0 the default wheels and images are CUDA 13,
 	// which cannot target compute capability 7.0 (V100).
 	voltaDropped = Version{Major: 0, Minor: 20}
+	// logRequestsFlag: --enable-log-requests replaced --disable-log-requests
+	// in 0.10.1 (vLLM PR #21739), request logging off by default.
+	logRequestsFlag = Version{Major: 0, Minor: 10, Patch: 1}
 )
 
 // CheckGPU says whether this vLLM release runs on the GPU.
@@ -124,5 +127,18 @@ func (s Server) Args() []string {
 	if s.Version.Less(reasoningFlagDropped) {
 		args = append(args, "--enable-reasoning")
 	}
+	if s.Version.LogsRequests() {
+		// One log line per request, with the request's id (vLLM takes the
+		// X-Request-Id header the guardrail sends: serving_engine.py
+		// _base_request_id), so that a request is followed from the audit
+		// log into vLLM's; --max-log-len 0 cuts the prompt and its token ids
+		// to nothing, so that no text reaches the log.
+		args = append(args, "--enable-log-requests", "--max-log-len", "0")
+	}
 	return args
 }
+
+// LogsRequests says whether this release takes --enable-log-requests, with
+// which the server logs each request's id (never its text, with
+// --max-log-len 0).
+func (v Version) LogsRequests() bool { return !v.Less(logRequestsFlag) }

@@ -168,6 +168,7 @@ func TestServerArgs(t *testing.T) {
 			"--max-model-len", "32768",
 			"--gpu-memory-utilization", "0.90",
 			"--reasoning-parser", "deepseek_r1",
+			"--enable-log-requests", "--max-log-len", "0",
 		}},
 		{"TP 4 x PP 2", pp2, []string{
 			"/opt/deepseek-r1-cn/model",
@@ -180,6 +181,7 @@ func TestServerArgs(t *testing.T) {
 			"--max-model-len", "32768",
 			"--gpu-memory-utilization", "0.90",
 			"--reasoning-parser", "deepseek_r1",
+			"--enable-log-requests", "--max-log-len", "0",
 		}},
 		{"0.8.5 needs --enable-reasoning", old, []string{
 			"/opt/deepseek-r1-cn/model",
@@ -193,6 +195,7 @@ func TestServerArgs(t *testing.T) {
 			"--reasoning-parser", "deepseek_r1",
 			"--enable-reasoning",
 		}},
+		// 0.9.0 has no --enable-log-requests (0.10.1, vLLM PR #21739).
 		{"0.9.0 drops --enable-reasoning", v090, []string{
 			"/opt/deepseek-r1-cn/model",
 			"--served-model-name", "deepseek-r1-distill-qwen-32b",
@@ -214,6 +217,7 @@ func TestServerArgs(t *testing.T) {
 			"--max-model-len", "32768",
 			"--gpu-memory-utilization", "0.85",
 			"--reasoning-parser", "deepseek_r1",
+			"--enable-log-requests", "--max-log-len", "0",
 		}},
 	}
 	for _, tc := range tests {

@@ -46,7 +46,10 @@ const (
 // Python headers and compiler Triton builds its C stub with (vLLM #27890).
 var aptPackages = []string{"python3-venv", "python3-dev", "build-essential"}
 
-// MaxUserDataBytes is EC2's limit on user data before base64 encoding.
+// MaxUserDataBytes is EC2's limit on user data before base64 encoding. The
+// script goes gzip-compressed (UserData), which cloud-init unpacks before
+// it runs it (cloud-init doc/rtd/explanation/format.rst, "Gzip compressed
+// content"), so the limit applies to the compressed script.
 const MaxUserDataBytes = 16 * 1024
 
 // Weights says where the instance gets the model from. Exactly one of S3URI
@@ -333,8 +336,11 @@ func (b Boot) Render() (string, error) {
 	if err := bootTmpl.ExecuteTemplate(&buf, "boot.sh.tmpl", data); err != nil {
 		return "", fmt.Errorf("boot script: %w", err)
 	}
-	if buf.Len() > MaxUserDataBytes {
-		return "", fmt.Errorf("boot script is %d bytes, over EC2's %d-byte user data limit", buf.Len(), MaxUserDataBytes)
+	if z, err := compress(buf.Bytes()); err != nil {
+		return "", fmt.Errorf("boot script: %w", err)
+	} else if len(z) > MaxUserDataBytes {
+		return "", fmt.Errorf("boot script is %d bytes gzip-compressed (%d plain), over EC2's %d-byte user data limit",
+			len(z), buf.Len(), MaxUserDataBytes)
 	}
 	return buf.String(), nil
 }
@@ -374,4 +380,32 @@ func ShellJoin(words []string) string {
 		out[i] = ShellQuote(w)
 	}
 	return strings.Join(out, " ")
+}
+
+// UserData is the rendered script gzip-compressed, as the launch templates
+// send it.
+func (b Boot) UserData() ([]byte, error) {
+	s, err := b.Render()
+	if err != nil {
+		return nil, err
+	}
+	return compress([]byte(s))
+}
+
+// compress gzips b; the output is the same for the same input (no name or
+// time in the header), so that an unchanged script is an unchanged launch
+// template.
+func compress(b []byte) ([]byte, error) {
+	var out bytes.Buffer
+	z, err := gzip.NewWriterLevel(&out, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := z.Write(b); err != nil {
+		return nil, err
+	}
+	if err := z.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }

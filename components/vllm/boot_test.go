@@ -1,7 +1,12 @@
 package vllm
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/hex"
 	"fmt"
+	"io"
+	"math/rand"
 	"os/exec"
 	"strings"
 	"testing"
@@ -22,11 +27,11 @@ const (
 	pipServeLine = "exec /opt/deepseek-r1-cn/venv/bin/vllm serve /opt/deepseek-r1-cn/model" +
 		" --served-model-name deepseek-r1-distill-qwen-32b --host 0.0.0.0 --port 8000" +
 		" --tensor-parallel-size 4 --dtype bfloat16 --max-model-len 32768" +
-		" --gpu-memory-utilization 0.90 --reasoning-parser deepseek_r1\n"
+		" --gpu-memory-utilization 0.90 --reasoning-parser deepseek_r1 --enable-log-requests --max-log-len 0\n"
 	// The vLLM words of image mode: the model is mounted at /model.
 	imageServeLine = "  serve /model --served-model-name deepseek-r1-distill-qwen-32b --host 0.0.0.0 --port 8000" +
 		" --tensor-parallel-size 4 --dtype bfloat16 --max-model-len 32768" +
-		" --gpu-memory-utilization 0.90 --reasoning-parser deepseek_r1\n"
+		" --gpu-memory-utilization 0.90 --reasoning-parser deepseek_r1 --enable-log-requests --max-log-len 0\n"
 )
 
 // pipBoot installs vLLM with pip and takes the weights from S3.
@@ -289,14 +294,25 @@ func TestRenderSize(t *testing.T) {
 		"everything, image": largest, "everything, pip": pipAll,
 	} {
 		t.Run(name, func(t *testing.T) {
-			s := mustRender(t, b)
-			assert.Less(t, len(s), MaxUserDataBytes)
-			assert.Less(t, len(s), 16384, "EC2 user data limit")
+			ud, err := b.UserData()
+			require.NoError(t, err)
+			assert.Less(t, len(ud), 16384, "EC2 user data limit, gzip-compressed as sent")
+			z, err := gzip.NewReader(bytes.NewReader(ud))
+			require.NoError(t, err)
+			plain, err := io.ReadAll(z)
+			require.NoError(t, err)
+			assert.Equal(t, mustRender(t, b), string(plain), "cloud-init unpacks exactly the script")
+			again, err := b.UserData()
+			require.NoError(t, err)
+			assert.Equal(t, ud, again, "the same script gives the same bytes (no time in the gzip header)")
 		})
 	}
 	t.Run("over the limit is an error", func(t *testing.T) {
+		// Random text does not compress: 40,000 hex digits stay over 16 KiB.
 		b := pipBoot()
-		b.Server.ServedModelName = strings.Repeat("m", 16384)
+		rnd := make([]byte, 20000)
+		_, _ = rand.New(rand.NewSource(1)).Read(rnd)
+		b.Server.ServedModelName = hex.EncodeToString(rnd)
 		_, err := b.Render()
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "over EC2's 16384-byte user data limit")
@@ -453,6 +469,7 @@ func TestRenderedServeLineQuoting(t *testing.T) {
 				"--max-model-len", "32768",
 				"--gpu-memory-utilization", "0.90",
 				"--reasoning-parser", "deepseek_r1",
+				"--enable-log-requests", "--max-log-len", "0",
 			}, words)
 		})
 	}

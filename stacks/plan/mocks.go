@@ -1,8 +1,11 @@
 package plan
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
@@ -65,8 +68,14 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if args.TypeToken == "aws:ec2/launchTemplate:LaunchTemplate" {
 		if ud, ok := res.Inputs["userData"].(string); ok {
 			if text, err := base64.StdEncoding.DecodeString(ud); err == nil {
+				shown := "userData: sent base64-encoded, shown decoded"
+				if z, err := gzip.NewReader(bytes.NewReader(text)); err == nil {
+					if plain, err := io.ReadAll(z); err == nil {
+						text, shown = plain, "userData: sent gzip-compressed and base64-encoded, shown decoded"
+					}
+				}
 				res.Inputs["userData"] = string(text)
-				res.Shown = append(res.Shown, "userData: sent base64-encoded, shown decoded")
+				res.Shown = append(res.Shown, shown)
 			}
 		}
 	}
@@ -130,7 +139,10 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	case "aws:autoscaling/group:Group":
 		set("name", resource.NewProperty(autoName))
 		id = autoName
+	case "aws:lb/targetGroup:TargetGroup":
+		set("arnSuffix", resource.NewProperty("targetgroup/"+autoName+"/0123456789abcdef"))
 	case "aws:lb/loadBalancer:LoadBalancer":
+		set("arnSuffix", resource.NewProperty("net/"+autoName+"/0123456789abcdef"))
 		set("dnsName", resource.NewProperty(fmt.Sprintf("internal-%s-0123456789.elb.%s.%s", autoName, m.region, m.info.DNSSuffix)))
 	case "pulumi:providers:kubernetes":
 		id = args.Name + "-provider-id"

@@ -161,13 +161,15 @@ func validateSeries(metrics []Metric, exprs []Expr) error {
 		}
 		ids[e.ID] = true
 	}
-	// Every id an expression names must exist (functions are upper-case).
+	// Every id an expression names must exist (functions are upper-case;
+	// quoted strings, such as a SEARCH's query, name no ids).
 	word := regexp.MustCompile(`\b[a-z][a-zA-Z0-9_]*\b`)
+	quoted := regexp.MustCompile(`'[^']*'|"[^"]*"`)
 	for _, e := range exprs {
 		if e.Expression == "" {
 			errs = append(errs, fmt.Errorf("expression %s is empty", e.ID))
 		}
-		for _, w := range word.FindAllString(e.Expression, -1) {
+		for _, w := range word.FindAllString(quoted.ReplaceAllString(e.Expression, ""), -1) {
 			if !ids[w] {
 				errs = append(errs, fmt.Errorf("expression %s names %q, which is no metric or expression id", e.ID, w))
 			}

@@ -1,0 +1,121 @@
+package stacks
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/observability"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/observability/cw"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/telemetry"
+)
+
+// Alarm periods: five-minute datapoints, three of them (15 minutes) for the
+// conditions the issue names "keeps growing" or "above a threshold", so
+// that a burst does not page anyone.
+const (
+	alarmPeriod     = 300
+	alarmPeriods    = 3
+	minRequestsRate = 20 // requests in a period before a rate means anything
+)
+
+// accountID is the deploying account, asked of STS once, before anything
+// is registered (alert key policy, agent permissions, registry).
+func accountID(ctx *pulumi.Context, d *Deployment) (string, error) {
+	if d.accountID != "" {
+		return d.accountID, nil
+	}
+	id, err := aws.GetCallerIdentity(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("look up the account (sts:GetCallerIdentity): %w", err)
+	}
+	d.accountID = id.AccountId
+	return d.accountID, nil
+}
+
+// catalogMetric is a metric of the target's catalog as an alarm or a graph
+// uses it: a name and dimensions the catalog does not have are an error,
+// so that a renamed metric fails the plan rather than silently drawing
+// nothing. dims maps each of the metric's dimensions to its value.
+func catalogMetric(catalog []telemetry.Metric, id, name string, dims map[string]string, stat, label string) (cw.Metric, error) {
+	names := make([]string, 0, len(dims))
+	for k := range dims {
+		names = append(names, k)
+	}
+	m, ok := telemetry.Find(catalog, name, names...)
+	if !ok {
+		return cw.Metric{}, fmt.Errorf("metric %s %v is not in the target's telemetry catalog", name, names)
+	}
+	out := cw.Metric{ID: id, Namespace: m.Namespace, Name: m.Name, Stat: stat, Label: label}
+	if out.Stat == "" {
+		out.Stat = m.Statistic
+	}
+	for _, dn := range m.Dimensions {
+		out.Dimensions = append(out.Dimensions, cw.Dim{Name: dn, Value: dims[dn]})
+	}
+	return out, nil
+}
+
+// metricSet collects catalog lookups and the first error, so that builders
+// read as a list.
+type metricSet struct {
+	catalog []telemetry.Metric
+	err     error
+}
+
+func (s *metricSet) m(id, name string, dims map[string]string, stat, label string) cw.Metric {
+	m, err := catalogMetric(s.catalog, id, name, dims, stat, label)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	return m
+}
+
+func hidden(m cw.Metric) cw.Metric { m.Hidden = true; return m }
+
+// dashboardName is the stack's dashboard: letters, digits, - and _.
+func dashboardName(stack string) string {
+	return strings.Trim(regexp.MustCompile(`[^A-Za-z0-9_-]+`).ReplaceAllString(baseName+"-"+stack, "-"), "-")
+}
+
+// alarm fills in what every alarm shares.
+func alarm(key, description string, comparison string, threshold float64, treatMissing string, metrics []cw.Metric, exprs ...cw.Expr) cw.Alarm {
+	return cw.Alarm{Key: key, Description: description, Metrics: metrics, Exprs: exprs, Period: alarmPeriod,
+		Comparison: comparison, Threshold: threshold, EvaluationPeriods: alarmPeriods, DatapointsToAlarm: alarmPeriods,
+		TreatMissingData: treatMissing}
+}
+
+// rate is 100 x part / whole, and 0 while fewer than minRequestsRate
+// requests came in the period (a rate of 1 in 2 is no signal).
+func rate(id, part, whole, label string) cw.Expr {
+	return cw.Expr{ID: id, Label: label,
+		Expression: fmt.Sprintf("IF(%s >= %d, 100 * %s / %s, 0)", whole, minRequestsRate, part, whole)}
+}
+
+// newObservability makes the alert topic, alarms, events and dashboard,
+// and exports the dashboard's URL and the topic.
+func newObservability(ctx *pulumi.Context, d *Deployment, args *observability.Args) error {
+	c := d.Config
+	args.Region = d.Region
+	args.Name = dashboardName(ctx.Stack())
+	args.AlarmEmail = c.AlarmEmail
+	args.KMSKeyARN = c.KMSKeyARN
+	o, err := observability.New(ctx, baseName+"-observability", args)
+	if err != nil {
+		return err
+	}
+	d.export(ctx, "dashboardUrl", o.DashboardURL)
+	d.export(ctx, "alertTopicArn", o.TopicARN)
+	return nil
+}
+
+// newLogGroups creates a target's log groups with the stack's retention
+// and key, before anything writes to them.
+func newLogGroups(ctx *pulumi.Context, d *Deployment, groups []telemetry.LogGroup) (*observability.LogGroups, error) {
+	return observability.NewLogGroups(ctx, baseName+"-logs", &observability.LogGroupsArgs{
+		Groups: groups, RetentionDays: d.Config.LogRetentionDays, KMSKeyARN: d.Config.KMSKeyARN,
+	})
+}
