@@ -12,7 +12,7 @@ import (
 // pass as they are) to whichever instance the group runs.
 type loadBalancer struct {
 	arn, arnSuffix, dnsName pulumi.StringOutput
-	targetGroup  *lb.TargetGroup
+	targetGroup             *lb.TargetGroup
 }
 
 func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, parent pulumi.ResourceOption) (*loadBalancer, error) {
