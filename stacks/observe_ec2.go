@@ -128,7 +128,7 @@ func ec2ObservabilityArgs(d *Deployment, stack string) (*observability.Args, err
 		if filters, err = telemetry.GatewayAuditFilters(stack); err != nil {
 			return nil, err
 		}
-		alarms = append(alarms, gatewayAlarms(s, c, none)...)
+		alarms = append(alarms, gatewayAlarms(s, c, none, "the vllm log group, then the guardrail log group for upstream errors")...)
 		widgets = append(widgets, gatewayWidgets(s, c, stack, none)...)
 	}
 	if s.err != nil {
@@ -139,12 +139,13 @@ func ec2ObservabilityArgs(d *Deployment, stack string) (*observability.Args, err
 
 // gatewayAlarms are the alarms on the guardrail's audit-log metrics (the
 // same on every target that runs the gateway): dims are their dimensions,
-// none for the metric filters' metrics.
-func gatewayAlarms(s *metricSet, c *Config, dims map[string]string) []cw.Alarm {
+// none for the metric filters' metrics; logs says where the target's vLLM
+// and gateway logs are.
+func gatewayAlarms(s *metricSet, c *Config, dims map[string]string, logs string) []cw.Alarm {
 	return []cw.Alarm{
 		alarm("error-rate", fmt.Sprintf("More than %g%% of requests got a 5xx from the gateway over 15 minutes: vLLM "+
-			"down, failing or restarting (502/503/504), or a check failing closed (500). First look at the vllm log "+
-			"group, then the guardrail log group for upstream errors.", c.AlarmErrorRatePercent),
+			"down, failing or restarting (502/503/504), or a check failing closed (500). First look at %s.",
+			c.AlarmErrorRatePercent, logs),
 			"GreaterThanThreshold", c.AlarmErrorRatePercent, "notBreaching",
 			[]cw.Metric{
 				hidden(s.m("errs", telemetry.MetricGatewayServerErrors, dims, "Sum", "")),

@@ -9,7 +9,9 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/observability"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sagemaker"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/telemetry"
 )
 
 // deploySageMaker stands up the SageMaker alternative: network, weights
@@ -34,17 +36,37 @@ func deploySageMaker(ctx *pulumi.Context, d *Deployment) error {
 			}
 		}
 	}
+	endpointName := sagemaker.EndpointName(baseName, ctx.Stack())
+	if c.Observability {
+		// The alarms and dashboard are built now, so that a metric the
+		// catalog does not have fails before anything is registered.
+		if _, err := sageMakerObservabilityArgs(d, ctx.Stack(), endpointName); err != nil {
+			return err
+		}
+		if _, err := accountID(ctx, d); err != nil {
+			return err
+		}
+	}
 	// sagemaker.runtime lets clients inside the VPC invoke privately.
 	net, err := newNetwork(ctx, d, []string{"ecr.api", "ecr.dkr", "sagemaker.runtime", "logs"})
 	if err != nil {
 		return err
+	}
+	var groups *observability.LogGroups
+	var deps []pulumi.Resource
+	if c.Observability {
+		// Made before the endpoint, so that SageMaker writes into a group
+		// with the stack's retention and key rather than creating one.
+		if groups, err = newLogGroups(ctx, d, telemetry.SageMakerLogGroups(endpointName)); err != nil {
+			return err
+		}
+		deps = append(deps, groups)
 	}
 	store, err := newWeightsStore(ctx, d, d.WeightsPrefix)
 	if err != nil {
 		return err
 	}
 	env := maps.Clone(s.Environment)
-	var deps []pulumi.Resource
 	if policy != nil {
 		files, err := guardrail.NewPolicyFiles(ctx, baseName+"-guardrail-policy", &guardrail.PolicyFilesArgs{
 			Bucket: store.BucketName, Prefix: d.WeightsPrefix + GuardrailPolicyDirName + "/",
@@ -58,6 +80,7 @@ func deploySageMaker(ctx *pulumi.Context, d *Deployment) error {
 	}
 	ep, err := sagemaker.New(ctx, baseName+"-sagemaker", &sagemaker.Args{
 		Region:                       d.Region,
+		EndpointName:                 endpointName,
 		InstanceType:                 d.Decision.InstanceType,
 		Image:                        image,
 		Environment:                  env,
@@ -79,6 +102,11 @@ func deploySageMaker(ctx *pulumi.Context, d *Deployment) error {
 		return err
 	}
 
+	if c.Observability {
+		if err := sageMakerObservability(ctx, d, endpointName, groups); err != nil {
+			return err
+		}
+	}
 	exportWeights(ctx, d, store)
 	d.export(ctx, "endpointName", ep.EndpointName)
 	d.export(ctx, "endpointArn", ep.EndpointARN)

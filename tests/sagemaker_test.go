@@ -133,11 +133,12 @@ func TestSageMakerAutoscaling(t *testing.T) {
 	endpoint := one(t, p, "aws:sagemaker/endpoint:Endpoint")
 	cfgRes := one(t, p, "aws:sagemaker/endpointConfiguration:EndpointConfiguration")
 	assert.Equal(t, "dsr1-sagemaker-offline", endpoint.Inputs["endpointConfigName"], "endpoint uses its configuration")
+	assert.Equal(t, "dsr1-test", endpoint.Inputs["name"], "named from the stack, so that its log group can be made first")
 	_ = cfgRes
 
 	target := one(t, p, "aws:appautoscaling/target:Target")
-	// The endpoint's name is the stand-in the mock gave the Endpoint.
-	assert.Equal(t, "endpoint/dsr1-sagemaker-offline/variant/AllTraffic", target.Inputs["resourceId"])
+	// The endpoint's name, as the program sets it.
+	assert.Equal(t, "endpoint/dsr1-test/variant/AllTraffic", target.Inputs["resourceId"])
 	assert.Equal(t, "sagemaker:variant:DesiredInstanceCount", target.Inputs["scalableDimension"])
 	assert.Equal(t, "sagemaker", target.Inputs["serviceNamespace"])
 	assert.EqualValues(t, 2, target.Inputs["minCapacity"])

@@ -139,6 +139,16 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	case "aws:autoscaling/group:Group":
 		set("name", resource.NewProperty(autoName))
 		id = autoName
+	case "aws:cloudwatch/eventRule:EventRule":
+		set("name", resource.NewProperty(autoName))
+		set("arn", resource.NewProperty(m.info.ARN("events", m.region, mockAccount, "rule/"+autoName)))
+		id = autoName
+	case "aws:kms/key:Key":
+		id = "0123abcd-0123-4567-89ab-" + fmt.Sprintf("%012x", len(args.Name))
+		set("arn", resource.NewProperty(m.info.ARN("kms", m.region, mockAccount, "key/"+id)))
+	case "aws:sns/topic:Topic":
+		set("name", resource.NewProperty(autoName))
+		set("arn", resource.NewProperty(m.info.ARN("sns", m.region, mockAccount, autoName)))
 	case "aws:lb/targetGroup:TargetGroup":
 		set("arnSuffix", resource.NewProperty("targetgroup/"+autoName+"/0123456789abcdef"))
 	case "aws:lb/loadBalancer:LoadBalancer":
