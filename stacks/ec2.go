@@ -244,8 +244,9 @@ func ec2Decisions(d *Deployment) []sizing.Decision {
 }
 
 // guardrailHealthPath is the gateway's health check that also asks vLLM, so
-// that the load balancer sees the server as healthy only when both are.
-const guardrailHealthPath = "/healthz?upstream=1"
+// that the load balancer sees the server as healthy only when both are; a
+// path without a query string, as a target group's health check takes.
+const guardrailHealthPath = "/readyz"
 
 // vllmBehindGuardrailPort is where vLLM listens, on loopback, when the
 // guardrail gateway takes the API port.

@@ -104,7 +104,7 @@ func TestEC2GroupOptions(t *testing.T) {
 	t.Run("guardrail health check asks vLLM through the gateway", func(t *testing.T) {
 		p := mustPlan(t, cfg("aws:region", "cn-northwest-1", "guardrail", "true"))
 		hc := one(t, p, "aws:lb/targetGroup:TargetGroup").Inputs["healthCheck"].(map[string]any)
-		assert.Equal(t, "/healthz?upstream=1", hc["path"])
+		assert.Equal(t, "/readyz", hc["path"])
 		assert.Contains(t, p.Outputs["guardrailRestartCommand"], "--targets Key=tag:aws:autoscaling:groupName,Values=dsr1-vllm-offline")
 	})
 	t.Run("no fallbacks", func(t *testing.T) {

@@ -213,6 +213,9 @@ func TestHealth(t *testing.T) {
 	resp = e.do(t, http.MethodGet, "/healthz?upstream=1", "", "")
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 	assert.Equal(t, "ok", decode(t, resp)["upstream"])
+	resp = e.do(t, http.MethodGet, "/readyz", "", "")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+	assert.Equal(t, "ok", decode(t, resp)["upstream"], "/readyz asks vLLM, without a query string")
 
 	e = newEnv(t, nil, nil, func(o *Options) { o.Upstream = mustURL(t, "http://127.0.0.1:1") })
 	resp = e.do(t, http.MethodGet, "/healthz", "", "")
@@ -220,6 +223,8 @@ func TestHealth(t *testing.T) {
 	resp = e.do(t, http.MethodGet, "/healthz?upstream=1", "", "")
 	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode)
 	assert.Equal(t, "unreachable", decode(t, resp)["upstream"])
+	resp = e.do(t, http.MethodGet, "/readyz", "", "")
+	assert.Equal(t, http.StatusServiceUnavailable, resp.StatusCode, "the load balancer sees the server down when vLLM is")
 }
 
 func TestUpstreamURL(t *testing.T) {

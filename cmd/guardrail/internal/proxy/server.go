@@ -10,6 +10,7 @@
 //	GET  /v1/models[/...]       passed through
 //	POST /v1/guardrail/apply    Bedrock ApplyGuardrail-style check, no model call
 //	GET  /healthz               liveness; ?upstream=1 also probes vLLM's /health
+//	GET  /readyz                /healthz?upstream=1: healthy only when vLLM is
 //	GET  /metrics               Prometheus metrics of the gateway's own registry
 //
 // All /v1/ routes require a client API key (Authorization: Bearer ...).
@@ -269,7 +270,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {
 	case path == "/healthz":
-		s.handleHealth(w, r)
+		q := r.URL.Query().Get("upstream")
+		s.handleHealth(w, r, q == "1" || q == "true")
+		return
+	case path == "/readyz":
+		// /healthz?upstream=1 without a query string, for load balancer
+		// health checks that take a path only.
+		s.handleHealth(w, r, true)
 		return
 	case path == "/metrics":
 		s.metricsH.ServeHTTP(w, r)

@@ -141,10 +141,10 @@ func (s *Server) serveModels(w http.ResponseWriter, r *http.Request, rec *record
 // does not touch vLLM, so that a load balancer does not take every gateway
 // out when the model restarts; ?upstream=1 adds vLLM's /health, for a
 // readiness probe or an operator.
-func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request) {
+func (s *Server) handleHealth(w http.ResponseWriter, r *http.Request, upstream bool) {
 	status := http.StatusOK
 	body := `{"status":"ok"}`
-	if q := r.URL.Query().Get("upstream"); q == "1" || q == "true" {
+	if upstream {
 		if err := s.probeUpstream(r.Context()); err != nil {
 			status = http.StatusServiceUnavailable
 			body = `{"status":"degraded","upstream":"unreachable"}`
