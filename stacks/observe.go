@@ -95,10 +95,16 @@ func rate(id, part, whole, label string) cw.Expr {
 		Expression: fmt.Sprintf("IF(%s >= %d, 100 * %s / %s, 0)", whole, minRequestsRate, part, whole)}
 }
 
-// newObservability makes the alert topic, alarms, events and dashboard,
-// and exports the dashboard's URL and the topic.
-func newObservability(ctx *pulumi.Context, d *Deployment, args *observability.Args) error {
+// newObservability makes the alert topic, alarms, events and dashboard over
+// the target's log groups, and exports the dashboard's URL and the topic.
+func newObservability(ctx *pulumi.Context, d *Deployment, args *observability.Args, groups *observability.LogGroups) error {
 	c := d.Config
+	account, err := accountID(ctx, d)
+	if err != nil {
+		return err
+	}
+	args.AccountID = account
+	args.FilterGroups = groups.Names
 	args.Region = d.Region
 	args.Name = dashboardName(ctx.Stack())
 	args.AlarmEmail = c.AlarmEmail

@@ -23,12 +23,6 @@ func ec2Observability(ctx *pulumi.Context, d *Deployment, server *ec2.Server, gr
 	if err != nil {
 		return err
 	}
-	account, err := accountID(ctx, d)
-	if err != nil {
-		return err
-	}
-	args.AccountID = account
-	args.FilterGroups = groups.Names
 	args.Refs = map[string]pulumi.StringInput{
 		"tg": server.TargetGroupARNSuffix, "lb": server.LoadBalancerARNSuffix, "asg": server.AutoScalingGroupName,
 	}
@@ -40,7 +34,7 @@ func ec2Observability(ctx *pulumi.Context, d *Deployment, server *ec2.Server, gr
 				`"EC2 Instance Terminate Successful"],"detail":{"AutoScalingGroupName":[%q]}}`, asg)
 		}).(pulumi.StringOutput),
 	}}
-	return newObservability(ctx, d, args)
+	return newObservability(ctx, d, args, groups)
 }
 
 // ec2ObservabilityArgs builds the alarms, widgets and filters from the

@@ -22,19 +22,13 @@ func sageMakerObservability(ctx *pulumi.Context, d *Deployment, endpoint string,
 	if err != nil {
 		return err
 	}
-	account, err := accountID(ctx, d)
-	if err != nil {
-		return err
-	}
-	args.AccountID = account
-	args.FilterGroups = groups.Names
 	args.Events = []observability.Event{{
 		Key:         "endpoint-state",
 		Description: "The SageMaker endpoint changed state (InService, Updating, Failed, ...)",
 		Pattern: pulumi.String(fmt.Sprintf(`{"source":["aws.sagemaker"],"detail-type":["SageMaker Endpoint State Change"],`+
 			`"detail":{"EndpointName":[%q]}}`, endpoint)),
 	}}
-	return newObservability(ctx, d, args)
+	return newObservability(ctx, d, args, groups)
 }
 
 // sageMakerObservabilityArgs builds the alarms, widgets and filters.

@@ -31,6 +31,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/gateway"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/detect"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guardmodel"
@@ -164,26 +165,6 @@ func classifier(c config, p *policy.Policy, getenv func(string) string) (*guardm
 	return guardmodel.NewClassifier(client, &gm), &gm, nil
 }
 
-// options translates the policy's gateway settings.
-func options(p *policy.Policy) proxy.Options {
-	o := proxy.Options{
-		FailMode:          proxy.FailClosed,
-		StreamMode:        proxy.StreamSync,
-		SkipReasoningScan: !p.Reasoning.ScanReasoning,
-		StripReasoning:    p.Reasoning.StripReasoning,
-	}
-	if p.FailMode == policy.FailOpen {
-		o.FailMode = proxy.FailOpen
-	}
-	if p.Streaming.Mode == policy.StreamAsync {
-		o.StreamMode = proxy.StreamAsync
-	}
-	for _, t := range policy.PIITypes {
-		o.PIITypes = append(o.PIITypes, string(t))
-	}
-	return o
-}
-
 // run starts the gateway and serves until ctx ends, then shuts down
 // gracefully. ready, if not nil, receives the listening address.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer, ready func(net.Addr)) error {
@@ -228,7 +209,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	opts := options(p)
+	opts := gateway.ProxyOptions(p)
 	opts.Upstream = upstreamURL
 	opts.UpstreamAPIKey = upstreamKey
 	opts.APIKeys = clients

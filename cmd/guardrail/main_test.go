@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/gateway"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/fakevllm"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/policy"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/proxy"
@@ -77,14 +78,14 @@ func TestKeys(t *testing.T) {
 func TestOptionsFromPolicy(t *testing.T) {
 	p := &policy.Policy{FailMode: policy.FailOpen, Streaming: policy.Streaming{Mode: policy.StreamAsync},
 		Reasoning: policy.Reasoning{ScanReasoning: false, StripReasoning: true}}
-	o := options(p)
+	o := gateway.ProxyOptions(p)
 	assert.Equal(t, proxy.FailOpen, o.FailMode)
 	assert.Equal(t, proxy.StreamAsync, o.StreamMode)
 	assert.True(t, o.SkipReasoningScan)
 	assert.True(t, o.StripReasoning)
 	assert.Contains(t, o.PIITypes, "CN_MOBILE")
 
-	o = options(&policy.Policy{FailMode: policy.FailClosed, Streaming: policy.Streaming{Mode: policy.StreamSync}, Reasoning: policy.Reasoning{ScanReasoning: true}})
+	o = gateway.ProxyOptions(&policy.Policy{FailMode: policy.FailClosed, Streaming: policy.Streaming{Mode: policy.StreamSync}, Reasoning: policy.Reasoning{ScanReasoning: true}})
 	assert.Equal(t, proxy.FailClosed, o.FailMode)
 	assert.Equal(t, proxy.StreamSync, o.StreamMode)
 	assert.False(t, o.SkipReasoningScan)

@@ -85,7 +85,7 @@ func New(policyPath string, opts Options) (*Gateway, error) {
 	if err != nil {
 		return nil, fmt.Errorf("building the policy engine: %w", err)
 	}
-	o := options(p)
+	o := ProxyOptions(p)
 	o.Upstream = opts.Upstream
 	o.UpstreamAPIKey = opts.UpstreamAPIKey
 	o.APIKeys = opts.APIKeys
@@ -107,12 +107,10 @@ func New(policyPath string, opts Options) (*Gateway, error) {
 	}, nil
 }
 
-// options translates the policy's gateway settings.
-//
-// It repeats cmd/guardrail/main.go's options(), which lives in package main
-// and so cannot be shared; once both are merged, main.go should call New
-// (or this function) instead, so that the mapping exists once.
-func options(p *policy.Policy) proxy.Options {
+// ProxyOptions translates the policy's gateway settings (fail mode,
+// streaming mode, reasoning, PII types) into the proxy's options: the one
+// mapping cmd/guardrail and cmd/sagemaker-serve both use.
+func ProxyOptions(p *policy.Policy) proxy.Options {
 	o := proxy.Options{
 		FailMode:          proxy.FailClosed,
 		StreamMode:        proxy.StreamSync,
