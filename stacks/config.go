@@ -107,6 +107,10 @@ type Config struct {
 	GuardrailImageTag      string
 	AWSProfile             string
 	AWSAssumeRoleARN       string
+	// EKS observability (issue 13): the CloudWatch Observability add-on,
+	// and the image of the vLLM pods' CloudWatch agent sidecar.
+	EKSObservabilityAddon bool
+	CloudWatchAgentImage  string
 
 	// Observability (every target): log groups, alarms, dashboard.
 	Observability              bool
@@ -356,6 +360,8 @@ func Load(src configSource) (*Config, error) {
 	c.GuardrailImageTag = r.string("guardrailImageTag", DefaultGuardrailImageTag)
 	c.AWSProfile = r.string("aws:profile", "")
 	c.AWSAssumeRoleARN = r.assumeRoleARN()
+	c.EKSObservabilityAddon = r.bool("eksObservabilityAddon", true)
+	c.CloudWatchAgentImage = r.string("cloudwatchAgentImage", "")
 
 	c.Observability = r.bool("observability", true)
 	c.LogRetentionDays = r.int("logRetentionDays", 30, 1, 3653)

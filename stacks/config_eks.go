@@ -50,11 +50,15 @@ func checkLocalEKS(r *reader, c *Config) {
 		v := c.EKSAddonVersions[n]
 		switch {
 		case !isAddon(n):
-			r.fail("eksAddonVersions", n+"="+v, "names no managed add-on: use %s", strings.Join(eks.Addons, ", "))
+			r.fail("eksAddonVersions", n+"="+v, "names no managed add-on: use %s", strings.Join(eks.KnownAddons, ", "))
 		case !eks.AddonVersionPattern.MatchString(v):
+			example := eks.DefaultAddonVersions[n]
+			if example == "" {
+				example = "v1.2.3-eksbuild.1"
+			}
 			r.fail("eksAddonVersions", n+"="+v, "must be an EKS add-on version such as %s "+
 				"(`aws eks describe-addon-versions --addon-name %s --kubernetes-version %s` lists them)",
-				eks.DefaultAddonVersions[n], n, c.EKSKubernetesVersion)
+				example, n, c.EKSKubernetesVersion)
 		}
 	}
 
@@ -65,7 +69,7 @@ func checkLocalEKS(r *reader, c *Config) {
 	}
 	for _, k := range []struct{ key, image string }{
 		{"vllmImage", c.VLLMImage}, {"devicePluginImage", c.DevicePluginImage},
-		{"awsCliImage", c.AWSCLIImage}, {"guardrailImage", c.GuardrailImage},
+		{"awsCliImage", c.AWSCLIImage}, {"guardrailImage", c.GuardrailImage}, {"cloudwatchAgentImage", c.CloudWatchAgentImage},
 	} {
 		if k.image != "" && !pinnedImage(k.image) {
 			r.fail(k.key, k.image, "must name a fixed tag or a digest (repository:1.2.3 or repository@sha256:...), never latest")
@@ -74,7 +78,7 @@ func checkLocalEKS(r *reader, c *Config) {
 }
 
 func isAddon(name string) bool {
-	for _, a := range eks.Addons {
+	for _, a := range eks.KnownAddons {
 		if a == name {
 			return true
 		}

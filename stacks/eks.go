@@ -12,6 +12,7 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/eks"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/k8sserving"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/telemetry"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 )
 
@@ -24,6 +25,10 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		return err
 	}
 	registry, err := imageRegistry(ctx, d)
+	if err != nil {
+		return err
+	}
+	tel, err := checkEKSTelemetry(ctx, d)
 	if err != nil {
 		return err
 	}
@@ -58,6 +63,21 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	}
 
 	clusterName := fmt.Sprintf("%s-%s", baseName, ctx.Stack())
+	var clusterDeps []pulumi.Resource
+	var logGroups []telemetry.LogGroup
+	if c.Observability {
+		created, groups, err := eksLogGroups(ctx, d, clusterName)
+		if err != nil {
+			return err
+		}
+		logGroups = groups
+		clusterDeps = append(clusterDeps, created[telemetry.LogEKSControlPlane])
+		if tel.Addon != nil {
+			for _, k := range []string{telemetry.LogEKSApplication, telemetry.LogEKSDataplane, telemetry.LogEKSHost, telemetry.LogEKSPerformance} {
+				tel.Addon.DependsOn = append(tel.Addon.DependsOn, created[k])
+			}
+		}
+	}
 	deployer := eks.Deployer{Profile: c.AWSProfile, RoleARN: c.AWSAssumeRoleARN}
 	cluster, err := eks.New(ctx, baseName+"-eks", &eks.Args{
 		Region:            d.Region,
@@ -70,8 +90,10 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		System:            eks.NodeGroup{InstanceType: c.EKSSystemInstanceType, Min: 1, Desired: 2, Max: 3, DiskGiB: 50},
 		GPU: eks.NodeGroup{InstanceType: d.Decision.InstanceType, Min: c.EKSGPUNodesMin,
 			Desired: c.EKSGPUNodesDesired, Max: c.EKSGPUNodesMax, DiskGiB: s.NodeDiskGiB},
-		AddonVersions: s.AddonVersions,
-		Deployer:      deployer,
+		AddonVersions:    s.AddonVersions,
+		Observability:    tel.Addon,
+		ClusterDependsOn: clusterDeps,
+		Deployer:         deployer,
 	})
 	if err != nil {
 		return err
@@ -83,6 +105,11 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		}
 		return []string{vpc}
 	}).(pulumi.StringArrayOutput)
+	var sidecar *k8sserving.MetricsAgent
+	if c.Observability {
+		sidecar = &k8sserving.MetricsAgent{Image: inRegistry(registry, s.CloudWatchAgentImage), Stack: ctx.Stack(),
+			Cluster: clusterName, Account: tel.Account}
+	}
 	serving, err := k8sserving.New(ctx, baseName+"-serving", &k8sserving.Args{
 		Region: d.Region,
 		Server: vllm.Server{
@@ -110,6 +137,7 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		StartupSeconds:        s.StartupSeconds,
 		WeightsDiskGiB:        s.WeightsDiskGiB,
 		Guardrail:             gw,
+		MetricsAgent:          sidecar,
 		ServicePort:           c.APIPort,
 	}, pulumi.Providers(cluster.Provider))
 	if err != nil {
@@ -126,7 +154,11 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	if gw != nil {
 		exported["guardrail"] = gw.Image
 	}
+	if sidecar != nil {
+		exported["cloudwatchAgent"] = sidecar.Image
+	}
 	d.export(ctx, "images", pulumi.ToStringMap(exported))
+	exportEKSTelemetry(ctx, d, tel, logGroups)
 	d.export(ctx, "apiKeySecretArn", key.SecretARN)
 	d.export(ctx, "apiKey", key.Value)
 	d.export(ctx, "updateKubeconfigCommand", pulumi.String(UpdateKubeconfigCommand(r, clusterName, deployer)))

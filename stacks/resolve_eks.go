@@ -18,6 +18,12 @@ type EKSSettings struct {
 	// the account's own ECR in the region unless configured, so it is only
 	// known at deploy time: "" here means "<account registry>/<Default...>".
 	VLLMImage, DevicePluginImage, AWSCLIImage, GuardrailImage string
+	// CloudWatchAgentImage is the metrics sidecar's image, "" without
+	// observability.
+	CloudWatchAgentImage string
+	// ObservabilityAddon says whether the CloudWatch Observability add-on
+	// runs (observability and eksObservabilityAddon).
+	ObservabilityAddon bool
 	// GPUsPerReplica is tensor x pipeline parallelism; ReplicasPerNode how
 	// many replicas share one GPU node.
 	GPUsPerReplica  int
@@ -47,6 +53,12 @@ const (
 	DefaultGuardrailRepo     = "deepseek-r1-cn/guardrail"
 	DefaultGuardrailImageTag = "0.1.0"
 	defaultVLLMRepo          = "vllm/vllm-openai"
+	// DefaultCloudWatchAgentRepo is the CloudWatch agent's image, mirrored
+	// from public.ecr.aws/cloudwatch-agent/cloudwatch-agent: the tag the
+	// Amazon CloudWatch Observability chart 6.4.0 runs
+	// (aws-observability/helm-charts values.yaml agent.image), so that the
+	// sidecar and the add-on's agent are the same build.
+	DefaultCloudWatchAgentRepo = "cloudwatch-agent/cloudwatch-agent:1.300070.0b1586"
 )
 
 var k8sVersionPattern = regexp.MustCompile(`^1\.\d{2}$`)
@@ -67,7 +79,7 @@ func checkEKS(c *Config, reg region.Info) []error {
 			"must be a private ECR registry of %s, such as %s", reg.Name, reg.ECRRegistry("123456789012"))})
 	}
 	for k, img := range map[string]string{"vllmImage": c.VLLMImage, "devicePluginImage": c.DevicePluginImage,
-		"awsCliImage": c.AWSCLIImage, "guardrailImage": c.GuardrailImage} {
+		"awsCliImage": c.AWSCLIImage, "guardrailImage": c.GuardrailImage, "cloudwatchAgentImage": c.CloudWatchAgentImage} {
 		if img != "" && !reg.IsRegionalECRImage(img) {
 			errs = append(errs, &ConfigError{Key: key(k), Value: img, Msg: fmt.Sprintf(
 				"must be an image in a private ECR registry of %s (%s/<repository>:<tag>): mirror it into ECR first (see README)",
@@ -110,7 +122,12 @@ func resolveEKS(d *Deployment) error {
 				"raise eksGpuNodesDesired (and eksGpuNodesMax) or lower eksReplicas; no cluster autoscaler adds nodes",
 			need, s.ReplicasPerNode, s.GPUsPerReplica, d.Instance.Name, c.EKSGPUNodesDesired)}
 	}
-	pod, err := k8sserving.SizePod(d.Instance.VCPUs, d.Instance.MemoryGiB, s.ReplicasPerNode, c.Guardrail)
+	s.ObservabilityAddon = c.Observability && c.EKSObservabilityAddon
+	opts := k8sserving.PodOptions{Guardrail: c.Guardrail, MetricsAgent: c.Observability}
+	if s.ObservabilityAddon {
+		opts.NodeDaemonSets = eks.ObservabilityGPUNodeRequests
+	}
+	pod, err := k8sserving.SizePod(d.Instance.VCPUs, d.Instance.MemoryGiB, s.ReplicasPerNode, opts)
 	if err != nil {
 		return &ConfigError{Key: key("instanceType"), Value: d.Instance.Name, Msg: "is too small for a vLLM pod: " + err.Error()}
 	}
@@ -127,6 +144,12 @@ func resolveEKS(d *Deployment) error {
 	}
 	if s.GuardrailImage == "" {
 		s.GuardrailImage = DefaultGuardrailRepo + ":" + c.GuardrailImageTag
+	}
+	if c.Observability {
+		s.CloudWatchAgentImage = c.CloudWatchAgentImage
+		if s.CloudWatchAgentImage == "" {
+			s.CloudWatchAgentImage = DefaultCloudWatchAgentRepo
+		}
 	}
 	w := d.Decision.WeightsGiB
 	s.StartupSeconds = 600 + int(w*20)

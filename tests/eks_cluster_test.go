@@ -78,11 +78,15 @@ func providerKubeconfig(t *testing.T, p *plan.Plan) kubeconfig {
 
 // assertManagedAddons checks the EKS managed add-ons of a plan: the three
 // that nodes need, pinned for Kubernetes 1.33, overwriting the self-managed
-// ones, CoreDNS on the system nodes and only once they exist.
+// ones, CoreDNS on the system nodes and only once they exist (the
+// CloudWatch Observability add-on has its own tests).
 func assertManagedAddons(t *testing.T, p *plan.Plan) {
 	t.Helper()
 	addons := map[string]map[string]any{}
 	for _, a := range byType(p, "aws:eks/addon:Addon") {
+		if a.Inputs["addonName"] == eks.AddonCloudWatchObservability {
+			continue
+		}
 		addons[a.Inputs["addonName"].(string)] = a.Inputs
 		assert.Equal(t, "dsr1-eks", a.Parent)
 		assert.Equal(t, "OVERWRITE", a.Inputs["resolveConflictsOnCreate"], a.Name)
@@ -120,7 +124,9 @@ func TestEKSAddonsFromTheRegion(t *testing.T) {
 		p := mustPlan(t, eksCfg("cn-northwest-1", "eksAddonVersions", `{"coredns": "v1.12.1-eksbuild.2"}`))
 		versions := map[string]any{}
 		for _, a := range byType(p, "aws:eks/addon:Addon") {
-			versions[a.Inputs["addonName"].(string)] = a.Inputs["addonVersion"]
+			if a.Inputs["addonName"] != eks.AddonCloudWatchObservability {
+				versions[a.Inputs["addonName"].(string)] = a.Inputs["addonVersion"]
+			}
 		}
 		assert.Equal(t, map[string]any{"vpc-cni": "v1.20.1-eksbuild.3", "coredns": "v1.12.1-eksbuild.2",
 			"kube-proxy": "v1.33.3-eksbuild.6"}, versions)

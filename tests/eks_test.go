@@ -29,6 +29,18 @@ func k8s(t *testing.T, p *plan.Plan, typ string) map[string]any {
 	return one(t, p, typ).Inputs
 }
 
+// volume finds a pod spec's volume by name.
+func volume(t *testing.T, spec map[string]any, name string) map[string]any {
+	t.Helper()
+	for _, v := range spec["volumes"].([]any) {
+		if v.(map[string]any)["name"] == name {
+			return v.(map[string]any)
+		}
+	}
+	require.Failf(t, "no volume", "no volume %s", name)
+	return nil
+}
+
 // podSpec digs the pod spec out of a Deployment or DaemonSet.
 func podSpec(obj map[string]any) map[string]any {
 	return obj["spec"].(map[string]any)["template"].(map[string]any)["spec"].(map[string]any)
@@ -82,7 +94,7 @@ func TestEKSPerPartition(t *testing.T) {
 			for _, img := range images {
 				assert.True(t, strings.HasPrefix(img.image, c.registry), "%s: %s", img.where, img.image)
 			}
-			assert.Len(t, images, 3, "device plugin, weights fetcher, vLLM")
+			assert.Len(t, images, 4, "device plugin, weights fetcher, vLLM, its CloudWatch agent sidecar")
 			assert.Empty(t, byType(p, "eks:index:VpcCni"), "pulumi-eks must not apply its us-west-2 VPC CNI manifest")
 
 			cluster := k8sCluster(t, p)
@@ -198,8 +210,7 @@ func TestEKSWorkloadSafety(t *testing.T) {
 	}
 	// 27.6 GiB: 600 s + 20 s/GiB, checked every 10 s.
 	assert.EqualValues(t, 116, vllm["startupProbe"].(map[string]any)["failureThreshold"])
-	shm := spec["volumes"].([]any)[1].(map[string]any)
-	assert.Equal(t, "shm", shm["name"])
+	shm := volume(t, spec, "shm")
 	assert.Equal(t, "Memory", shm["emptyDir"].(map[string]any)["medium"])
 
 	init := spec["initContainers"].([]any)[0].(map[string]any)

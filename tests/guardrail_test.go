@@ -73,9 +73,11 @@ func TestGuardrailOnEKS(t *testing.T) {
 	p := mustPlan(t, eksCfg("cn-northwest-1", "guardrail", "true"))
 	spec := podSpec(k8s(t, p, "kubernetes:apps/v1:Deployment"))
 	cs := spec["containers"].([]any)
-	require.Len(t, cs, 2)
+	require.Len(t, cs, 3, "the gateway, vLLM and the CloudWatch agent sidecar")
 	gw, vllm := cs[0].(map[string]any), cs[1].(map[string]any)
 	assert.Equal(t, "guardrail", gw["name"])
+	assert.Equal(t, "vllm", vllm["name"])
+	assert.Equal(t, "cloudwatch-agent", cs[2].(map[string]any)["name"])
 	assert.Equal(t, "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/deepseek-r1-cn/guardrail:0.1.0", gw["image"], "a fixed tag (guardrailImageTag), never latest")
 	assert.Equal(t, []any{"-listen", "0.0.0.0:8000", "-upstream", "http://127.0.0.1:8001", "-policy", "/etc/guardrail/policy.yaml"}, gw["args"])
 	assert.Equal(t, []any{map[string]any{"name": "http", "containerPort": 8000.0}}, gw["ports"], "the Service's target")
@@ -91,7 +93,7 @@ func TestGuardrailOnEKS(t *testing.T) {
 	assert.Equal(t, "vllm", vllm["ports"].([]any)[0].(map[string]any)["name"])
 	assert.Contains(t, vllm["startupProbe"].(map[string]any), "exec", "the kubelet cannot reach the pod's loopback")
 
-	cm := k8s(t, p, "kubernetes:core/v1:ConfigMap")
+	cm := byName(t, p, "kubernetes:core/v1:ConfigMap", "dsr1-serving-guardrail-policy").Inputs
 	data := cm["data"].(map[string]any)
 	want, err := os.ReadFile(filepath.Join(policyDir, "policy.yaml"))
 	require.NoError(t, err)

@@ -116,11 +116,11 @@ func validateAddonVersions(versions map[string]string) error {
 	sort.Strings(names)
 	for _, n := range names {
 		known := false
-		for _, a := range Addons {
+		for _, a := range KnownAddons {
 			known = known || a == n
 		}
 		if !known {
-			return fmt.Errorf("unknown add-on %q: the managed add-ons are %v", n, Addons)
+			return fmt.Errorf("unknown add-on %q: the managed add-ons are %v", n, KnownAddons)
 		}
 		if v := versions[n]; v != "" && !AddonVersionPattern.MatchString(v) {
 			return fmt.Errorf("add-on %s version %q is not of the form v1.20.1-eksbuild.3", n, v)

@@ -52,6 +52,12 @@ type Args struct {
 	// AddonVersions pins the managed add-ons by name (see AddonVersions);
 	// a missing or empty one gets the version EKS picks.
 	AddonVersions map[string]string
+	// Observability, when set, installs the Amazon CloudWatch Observability
+	// add-on.
+	Observability *ObservabilityAddon
+	// ClusterDependsOn are resources the EKS cluster waits for: the control
+	// plane's log group, created first so that it has a retention.
+	ClusterDependsOn []pulumi.Resource
 	// Deployer is the AWS identity of the machine running Pulumi.
 	Deployer Deployer
 }
@@ -88,6 +94,9 @@ func (a *Args) Validate() error {
 	}
 	if err := validateAddonVersions(a.AddonVersions); err != nil {
 		errs = append(errs, err)
+	}
+	if o := a.Observability; o != nil && o.Version != "" && !AddonVersionPattern.MatchString(o.Version) {
+		errs = append(errs, fmt.Errorf("add-on %s version %q is not of the form v4.10.3-eksbuild.1", AddonCloudWatchObservability, o.Version))
 	}
 	return errors.Join(errs...)
 }
@@ -161,7 +170,13 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if args.KMSKeyARN != "" {
 		clusterArgs.EncryptionConfigKeyArn = pulumi.String(args.KMSKeyARN)
 	}
-	cluster, err := eks.NewCluster(ctx, name, clusterArgs, parent)
+	// pulumi-eks is a remote component: the dependency reaches its
+	// Construct call as the component's dependencies; that its
+	// aws:eks/cluster child waits for them is UNCONFIRMED (engine and
+	// pulumi-eks behaviour, not read). EKS writes the first control-plane
+	// lines only once the cluster is ACTIVE, many minutes after the log
+	// group, a few seconds' work, exists.
+	cluster, err := eks.NewCluster(ctx, name, clusterArgs, parent, pulumi.DependsOn(args.ClusterDependsOn))
 	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: cluster: %w", name, err)
 	}
@@ -204,6 +219,17 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		ready = append(ready, ad)
 	}
 
+	oidc := cluster.Core.OidcProvider()
+	if args.Observability != nil {
+		// Not among the provider's dependencies: vLLM's rollout does not
+		// wait for the logging add-on, and the add-on's admission webhooks
+		// fail open (values.yaml admissionWebhooks.failurePolicy: Ignore).
+		if _, err := observabilityAddon(ctx, name, r, args.Observability, cluster.EksCluster.Name(), oidc.Arn(), oidc.Url(),
+			[]pulumi.Resource{system, gpu}, parent); err != nil {
+			return nil, fmt.Errorf("eks cluster %s: %w", name, err)
+		}
+	}
+
 	ec := cluster.EksCluster
 	kubeconfig := pulumi.All(ec.Endpoint(), ec.CertificateAuthority().Data()).ApplyT(func(v []any) (string, error) {
 		ca := ""
@@ -223,7 +249,6 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("eks cluster %s: kubernetes provider: %w", name, err)
 	}
 
-	oidc := cluster.Core.OidcProvider()
 	c.ClusterName = pulumi.String(args.Name).ToStringOutput()
 	c.Kubeconfig = kubeconfig
 	c.OIDCProviderARN = oidc.Arn()

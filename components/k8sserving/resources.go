@@ -35,20 +35,46 @@ type PodResources struct {
 	FetchWeights Resources
 	// Guardrail is zero without the gateway.
 	Guardrail Resources
+	// MetricsAgent is zero without the CloudWatch agent sidecar.
+	MetricsAgent Resources
 	// ShmMiB bounds /dev/shm (in memory, so charged to vLLM's memory).
 	ShmMiB int
 }
 
+// PodOptions say what a vLLM pod holds besides vLLM, and what else runs on
+// its GPU node.
+type PodOptions struct {
+	Guardrail bool
+	// MetricsAgent adds the CloudWatch agent sidecar (MetricsAgentResources).
+	MetricsAgent bool
+	// NodeDaemonSets are the requests of the DaemonSets that run on every
+	// GPU node beyond those NodeReserve counts (aws-node, kube-proxy, the
+	// device plugin): the CloudWatch Observability add-on's, when it runs.
+	// A DaemonSet pod with a higher priority than vLLM's would otherwise
+	// preempt vLLM to fit (the add-on's run as system-node-critical).
+	NodeDaemonSets Resources
+}
+
+// MetricsAgentResources size the CloudWatch agent sidecar: it scrapes two
+// local endpoints once a minute and keeps only the catalog's metrics, a
+// small fraction of the 200m/200Mi that AWS's Container Insights Prometheus
+// deployment requests for scraping a whole cluster
+// (aws-samples/amazon-cloudwatch-container-insights prometheus-eks.yaml).
+var MetricsAgentResources = Resources{MilliCPU: 200, MemoryMiB: 256}
+
 // Validate checks that every container has CPU and memory.
-func (p PodResources) Validate(guardrail bool) error {
+func (p PodResources) Validate(o PodOptions) error {
 	var errs []error
 	for name, r := range map[string]Resources{"vLLM": p.VLLM, "fetch-weights": p.FetchWeights} {
 		if r.MilliCPU <= 0 || r.MemoryMiB <= 0 {
 			errs = append(errs, fmt.Errorf("%s container needs CPU and memory, got %+v", name, r))
 		}
 	}
-	if guardrail && (p.Guardrail.MilliCPU <= 0 || p.Guardrail.MemoryMiB <= 0) {
+	if o.Guardrail && (p.Guardrail.MilliCPU <= 0 || p.Guardrail.MemoryMiB <= 0) {
 		errs = append(errs, fmt.Errorf("guardrail container needs CPU and memory, got %+v", p.Guardrail))
+	}
+	if o.MetricsAgent && (p.MetricsAgent.MilliCPU <= 0 || p.MetricsAgent.MemoryMiB <= 0) {
+		errs = append(errs, fmt.Errorf("CloudWatch agent container needs CPU and memory, got %+v", p.MetricsAgent))
 	}
 	if p.ShmMiB <= 0 || p.ShmMiB >= p.VLLM.MemoryMiB {
 		errs = append(errs, fmt.Errorf("/dev/shm of %d MiB must be positive and below vLLM's memory (%d MiB)", p.ShmMiB, p.VLLM.MemoryMiB))
@@ -86,24 +112,31 @@ func NodeReserve(vcpus, memoryGiB int) Resources {
 }
 
 // SizePod shares a GPU node's CPU and memory between the vLLM pods it holds
-// (replicasPerNode), after NodeReserve. The weights copy (an init container,
-// done before the others start, so it adds nothing to the pod's request)
-// gets up to 2 vCPU and 2 GiB; the guardrail gateway an eighth of the
-// share's CPU (250m to 1 vCPU) and 512 MiB; vLLM the rest, the lion's
-// share. /dev/shm is a quarter of vLLM's memory, at most 16 GiB.
-func SizePod(vcpus, memoryGiB, replicasPerNode int, guardrail bool) (PodResources, error) {
+// (replicasPerNode), after NodeReserve and the other DaemonSets'
+// requests. The weights copy (an init container, done before the others
+// start, so it adds nothing to the pod's request) gets up to 2 vCPU and 2
+// GiB; the guardrail gateway an eighth of the share's CPU (250m to 1 vCPU)
+// and 512 MiB; the CloudWatch agent sidecar MetricsAgentResources; vLLM
+// the rest, the lion's share. /dev/shm is a quarter of vLLM's memory, at
+// most 16 GiB.
+func SizePod(vcpus, memoryGiB, replicasPerNode int, o PodOptions) (PodResources, error) {
 	if vcpus <= 0 || memoryGiB <= 0 || replicasPerNode <= 0 {
 		return PodResources{}, fmt.Errorf("size a pod: %d vCPU, %d GiB, %d replicas per node", vcpus, memoryGiB, replicasPerNode)
 	}
 	reserve := NodeReserve(vcpus, memoryGiB)
-	shareCPU := (vcpus*1000 - reserve.MilliCPU) / replicasPerNode / 100 * 100
-	shareMem := (memoryGiB*1024 - reserve.MemoryMiB) / replicasPerNode
+	shareCPU := (vcpus*1000 - reserve.MilliCPU - o.NodeDaemonSets.MilliCPU) / replicasPerNode / 100 * 100
+	shareMem := (memoryGiB*1024 - reserve.MemoryMiB - o.NodeDaemonSets.MemoryMiB) / replicasPerNode
 	var p PodResources
 	p.VLLM = Resources{MilliCPU: shareCPU, MemoryMiB: shareMem}
-	if guardrail {
+	if o.Guardrail {
 		p.Guardrail = Resources{MilliCPU: min(max(shareCPU/8/50*50, 250), 1000), MemoryMiB: 512}
 		p.VLLM.MilliCPU -= p.Guardrail.MilliCPU
 		p.VLLM.MemoryMiB -= p.Guardrail.MemoryMiB
+	}
+	if o.MetricsAgent {
+		p.MetricsAgent = MetricsAgentResources
+		p.VLLM.MilliCPU -= p.MetricsAgent.MilliCPU
+		p.VLLM.MemoryMiB -= p.MetricsAgent.MemoryMiB
 	}
 	p.FetchWeights = Resources{MilliCPU: min(2000, shareCPU), MemoryMiB: min(2048, shareMem)}
 	p.ShmMiB = min(16384, p.VLLM.MemoryMiB/4)
@@ -111,5 +144,5 @@ func SizePod(vcpus, memoryGiB, replicasPerNode int, guardrail bool) (PodResource
 		return PodResources{}, fmt.Errorf("%d vCPU and %d GiB shared by %d replica(s) leave vLLM %dm CPU and %d MiB, "+
 			"below 1 vCPU and 4 GiB", vcpus, memoryGiB, replicasPerNode, p.VLLM.MilliCPU, p.VLLM.MemoryMiB)
 	}
-	return p, p.Validate(guardrail)
+	return p, p.Validate(o)
 }

@@ -1,6 +1,7 @@
 package k8sserving
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -39,7 +40,7 @@ func TestNodeReserveCoversKubeReserved(t *testing.T) {
 }
 
 func TestSizePod(t *testing.T) {
-	p, err := SizePod(48, 192, 1, true)
+	p, err := SizePod(48, 192, 1, PodOptions{Guardrail: true})
 	require.NoError(t, err)
 	assert.Equal(t, PodResources{
 		VLLM:         Resources{MilliCPU: 46400, MemoryMiB: 185242},
@@ -48,30 +49,59 @@ func TestSizePod(t *testing.T) {
 		ShmMiB:       16384,
 	}, p)
 
-	p, err = SizePod(4, 16, 1, false)
+	p, err = SizePod(4, 16, 1, PodOptions{})
 	require.NoError(t, err)
 	assert.Equal(t, Resources{MilliCPU: 3500, MemoryMiB: 14541}, p.VLLM)
 	assert.Equal(t, 14541/4, p.ShmMiB, "a quarter of vLLM's memory on a small node")
 	assert.Zero(t, p.Guardrail)
 
 	// Four replicas share the node: each gets a quarter, and the sum fits.
-	p, err = SizePod(48, 192, 4, true)
+	p, err = SizePod(48, 192, 4, PodOptions{Guardrail: true})
 	require.NoError(t, err)
 	assert.LessOrEqual(t, 4*(p.VLLM.MilliCPU+p.Guardrail.MilliCPU), 48000-NodeReserve(48, 192).MilliCPU)
 	assert.LessOrEqual(t, 4*(p.VLLM.MemoryMiB+p.Guardrail.MemoryMiB), 192*1024-NodeReserve(48, 192).MemoryMiB)
 
-	_, err = SizePod(4, 8, 2, true)
+	_, err = SizePod(4, 8, 2, PodOptions{Guardrail: true})
 	assert.ErrorContains(t, err, "below 1 vCPU and 4 GiB")
-	_, err = SizePod(0, 16, 1, false)
+	_, err = SizePod(0, 16, 1, PodOptions{})
 	assert.Error(t, err)
 }
 
 func TestPodResourcesValidate(t *testing.T) {
 	ok := PodResources{VLLM: Resources{1000, 8192}, FetchWeights: Resources{500, 512}, ShmMiB: 1024}
-	assert.NoError(t, ok.Validate(false))
-	assert.ErrorContains(t, ok.Validate(true), "guardrail container needs CPU and memory")
+	assert.NoError(t, ok.Validate(PodOptions{}))
+	assert.ErrorContains(t, ok.Validate(PodOptions{Guardrail: true}), "guardrail container needs CPU and memory")
 	noShm := ok
 	noShm.ShmMiB = 0
-	assert.ErrorContains(t, noShm.Validate(false), "/dev/shm")
-	assert.ErrorContains(t, PodResources{ShmMiB: 1}.Validate(false), "vLLM container needs CPU and memory")
+	assert.ErrorContains(t, noShm.Validate(PodOptions{}), "/dev/shm")
+	assert.ErrorContains(t, PodResources{ShmMiB: 1}.Validate(PodOptions{}), "vLLM container needs CPU and memory")
+	assert.ErrorContains(t, ok.Validate(PodOptions{MetricsAgent: true}), "CloudWatch agent container needs CPU and memory")
+}
+
+// The sidecar and the add-on's DaemonSets come out of vLLM's share, never
+// on top of the node: the pod still fits beside them, and vLLM keeps the
+// lion's share.
+func TestSizePodWithSidecarAndAddon(t *testing.T) {
+	daemonSets := Resources{MilliCPU: 550, MemoryMiB: 281}
+	for _, tc := range []struct {
+		vcpus, memGiB, perNode int
+	}{{48, 192, 1}, {4, 16, 1}, {48, 192, 4}, {8, 32, 1}} {
+		t.Run(fmt.Sprintf("%d vCPU %d GiB x%d", tc.vcpus, tc.memGiB, tc.perNode), func(t *testing.T) {
+			bare, err := SizePod(tc.vcpus, tc.memGiB, tc.perNode, PodOptions{Guardrail: true})
+			require.NoError(t, err)
+			p, err := SizePod(tc.vcpus, tc.memGiB, tc.perNode, PodOptions{Guardrail: true, MetricsAgent: true, NodeDaemonSets: daemonSets})
+			require.NoError(t, err)
+			assert.Equal(t, MetricsAgentResources, p.MetricsAgent)
+			reserve := NodeReserve(tc.vcpus, tc.memGiB)
+			podCPU := p.VLLM.MilliCPU + p.Guardrail.MilliCPU + p.MetricsAgent.MilliCPU
+			podMem := p.VLLM.MemoryMiB + p.Guardrail.MemoryMiB + p.MetricsAgent.MemoryMiB
+			assert.LessOrEqual(t, tc.perNode*podCPU+daemonSets.MilliCPU+reserve.MilliCPU, tc.vcpus*1000, "fits beside the DaemonSets")
+			assert.LessOrEqual(t, tc.perNode*podMem+daemonSets.MemoryMiB+reserve.MemoryMiB, tc.memGiB*1024)
+			assert.Less(t, p.VLLM.MilliCPU, bare.VLLM.MilliCPU, "taken from vLLM's share")
+			assert.Greater(t, p.VLLM.MilliCPU*100, tc.vcpus*1000*55/tc.perNode, "vLLM keeps the lion's share")
+		})
+	}
+	// Too small a node for the sidecar beside vLLM says so.
+	_, err := SizePod(2, 8, 1, PodOptions{MetricsAgent: true, NodeDaemonSets: daemonSets})
+	assert.ErrorContains(t, err, "below 1 vCPU and 4 GiB")
 }

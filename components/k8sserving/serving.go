@@ -19,6 +19,7 @@ import (
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/iamdoc"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/telemetry"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
@@ -80,8 +81,41 @@ type Args struct {
 	// Guardrail, when set, fronts vLLM in the pod; Server must then listen
 	// on 127.0.0.1 at another port than ServicePort.
 	Guardrail *Guardrail
+	// MetricsAgent, when set, runs the CloudWatch agent as a sidecar of each
+	// vLLM pod (Resources.MetricsAgent sizes it).
+	MetricsAgent *MetricsAgent
 	// ServicePort is the port clients use.
 	ServicePort int
+}
+
+// MetricsAgent is the CloudWatch agent sidecar: it scrapes vLLM and the
+// gateway on the pod's loopback and publishes the catalog's metrics
+// (telemetry.ContainerAgent) into the stack's EKS metrics log group.
+type MetricsAgent struct {
+	// Image is the agent's image, mirrored into ECR in the region.
+	Image string
+	// Stack names the metrics' namespace and Stack dimension; Cluster is
+	// the EKS cluster's name, which the agent needs in a container.
+	Stack   string
+	Cluster string
+	// Account is the account ID for the log group's ARN in the pod role's
+	// policy.
+	Account string
+}
+
+// agent is the sidecar's telemetry description, with the pod's ports.
+func (a *Args) agent() telemetry.ContainerAgent {
+	c := telemetry.ContainerAgent{Region: a.Region.Name, Stack: a.MetricsAgent.Stack, Cluster: a.MetricsAgent.Cluster,
+		VLLMPort: a.Server.Port}
+	if a.Guardrail != nil {
+		c.GatewayPort = a.ServicePort
+	}
+	return c
+}
+
+// podOptions are what the pod holds, for its resources' checks.
+func (a *Args) podOptions() PodOptions {
+	return PodOptions{Guardrail: a.Guardrail != nil, MetricsAgent: a.MetricsAgent != nil}
 }
 
 // Serving is the component.
@@ -105,6 +139,15 @@ func (a *Args) Validate() error {
 			errs = append(errs, errors.New("the guardrail policy has no policy.yaml"))
 		}
 	}
+	if a.MetricsAgent != nil {
+		images["CloudWatch agent"] = a.MetricsAgent.Image
+		if _, err := a.agent().AgentConfig(); err != nil {
+			errs = append(errs, err)
+		}
+		if a.MetricsAgent.Account == "" {
+			errs = append(errs, errors.New("the CloudWatch agent sidecar needs the account ID for its log group's ARN"))
+		}
+	}
 	for name, img := range images {
 		if !a.Region.IsRegionalECRImage(img) {
 			errs = append(errs, fmt.Errorf("%s image %q is not in a private ECR registry of %s", name, img, a.Region.Name))
@@ -122,7 +165,7 @@ func (a *Args) Validate() error {
 	if a.InternalLoadBalancer && a.LoadBalancerSubnetIDs == nil {
 		errs = append(errs, errors.New("an internal load balancer needs the private subnets to place it in"))
 	}
-	if err := a.Resources.Validate(a.Guardrail != nil); err != nil {
+	if err := a.Resources.Validate(a.podOptions()); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -176,6 +219,11 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			Data:     pulumi.ToStringMap(args.Guardrail.Policy),
 		}, inNS...); err != nil {
 			return nil, fmt.Errorf("serving %s: guardrail policy: %w", name, err)
+		}
+	}
+	if args.MetricsAgent != nil {
+		if err := metricsAgent(ctx, name, args, role, parent, inNS); err != nil {
+			return nil, fmt.Errorf("serving %s: %w", name, err)
 		}
 	}
 	if _, err := deployment(ctx, name, args, inNS); err != nil {
@@ -378,7 +426,7 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 						VolumeMounts:    corev1.VolumeMountArray{mount("models", "/models")},
 						SecurityContext: restricted(),
 					}},
-					Containers: append(guardrailContainer(args), corev1.ContainerArgs{
+					Containers: append(append(guardrailContainer(args), corev1.ContainerArgs{
 						Name:    pulumi.String("vllm"),
 						Image:   pulumi.String(args.Images.VLLM),
 						Command: pulumi.ToStringArray([]string{"vllm"}),
@@ -399,8 +447,8 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 						LivenessProbe:   &liveness,
 						VolumeMounts:    corev1.VolumeMountArray{mount("models", "/models"), mount("shm", "/dev/shm")},
 						SecurityContext: restricted(),
-					}),
-					Volumes: append(guardrailVolumes(args),
+					}), metricsAgentContainer(args)...),
+					Volumes: append(append(guardrailVolumes(args),
 						corev1.VolumeArgs{Name: pulumi.String("models"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
 							SizeLimit: pulumi.String(fmt.Sprintf("%dGi", args.WeightsDiskGiB)),
 						}},
@@ -410,7 +458,7 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 						corev1.VolumeArgs{Name: pulumi.String("shm"), EmptyDir: &corev1.EmptyDirVolumeSourceArgs{
 							Medium: pulumi.String("Memory"), SizeLimit: pulumi.String(fmt.Sprintf("%dMi", res.ShmMiB)),
 						}},
-					),
+					), metricsAgentVolumes(args)...),
 				},
 			},
 		},

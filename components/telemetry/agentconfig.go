@@ -209,6 +209,19 @@ func (a EC2Agent) AgentConfig() (string, error) {
 		}
 	}
 	metricsGroup, _ := LogGroupByKey(groups, LogMetrics)
+	f.Logs.MetricsCollected.Prometheus = prometheusSection{
+		LogGroupName: metricsGroup.Name, PrometheusConfigPath: ScrapeConfigFile, EMFProcessor: emfFor(ns, catalog),
+	}
+	b, err := json.Marshal(f)
+	if err != nil {
+		return "", fmt.Errorf("CloudWatch agent configuration: %w", err)
+	}
+	return string(b), nil
+}
+
+// emfFor is the emf_processor section that publishes exactly the
+// catalog's Prometheus metrics under ns, with their units.
+func emfFor(ns string, catalog []Metric) emfProcessor {
 	emf := emfProcessor{MetricDeclarationDedup: true, MetricNamespace: ns, MetricUnit: map[string]string{}}
 	for _, d := range declarations(catalog) {
 		emf.MetricDeclaration = append(emf.MetricDeclaration, d.render())
@@ -218,14 +231,7 @@ func (a EC2Agent) AgentConfig() (string, error) {
 			emf.MetricUnit[m.Name] = m.Unit
 		}
 	}
-	f.Logs.MetricsCollected.Prometheus = prometheusSection{
-		LogGroupName: metricsGroup.Name, PrometheusConfigPath: ScrapeConfigFile, EMFProcessor: emf,
-	}
-	b, err := json.Marshal(f)
-	if err != nil {
-		return "", fmt.Errorf("CloudWatch agent configuration: %w", err)
-	}
-	return string(b), nil
+	return emf
 }
 
 // declaration is one metric declaration before rendering: the catalog's
@@ -306,6 +312,13 @@ func (a EC2Agent) ScrapeConfig() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	return renderScrape(a.Stack, catalog, a.VLLMPort, a.GatewayPort)
+}
+
+// renderScrape renders the scrape of vLLM on vllmPort and, unless
+// gatewayPort is 0, the gateway, both on 127.0.0.1, each job keeping only
+// the catalog's metrics of that job.
+func renderScrape(stack string, catalog []Metric, vllmPort, gatewayPort int) (string, error) {
 	f := scrapeFile{Global: scrapeGlobal{ScrapeInterval: strconv.Itoa(ScrapeIntervalSeconds) + "s", ScrapeTimeout: "10s"}}
 	job := func(name string, port int) scrapeJob {
 		var names []string
@@ -317,13 +330,13 @@ func (a EC2Agent) ScrapeConfig() (string, error) {
 		return scrapeJob{
 			JobName: name,
 			StaticConfigs: []staticConfig{{Targets: []string{"127.0.0.1:" + strconv.Itoa(port)},
-				Labels: map[string]string{StackDimension: a.Stack}}},
+				Labels: map[string]string{StackDimension: stack}}},
 			MetricRelabelConfigs: []relabel{{SourceLabels: []string{"__name__"}, Regex: strings.Join(names, "|"), Action: "keep"}},
 		}
 	}
-	f.ScrapeConfigs = append(f.ScrapeConfigs, job(JobVLLM, a.VLLMPort))
-	if a.GatewayPort != 0 {
-		f.ScrapeConfigs = append(f.ScrapeConfigs, job(JobGateway, a.GatewayPort))
+	f.ScrapeConfigs = append(f.ScrapeConfigs, job(JobVLLM, vllmPort))
+	if gatewayPort != 0 {
+		f.ScrapeConfigs = append(f.ScrapeConfigs, job(JobGateway, gatewayPort))
 	}
 	b, err := yaml.Marshal(f)
 	if err != nil {

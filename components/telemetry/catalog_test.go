@@ -1,6 +1,7 @@
 package telemetry
 
 import (
+	"fmt"
 	"slices"
 	"testing"
 
@@ -15,7 +16,12 @@ func catalogs(t *testing.T) map[string][]Metric {
 	require.NoError(t, err)
 	ec2g, err := EC2Metrics(EC2Options{Stack: "prod", Gateway: true})
 	require.NoError(t, err)
-	return map[string][]Metric{"ec2": ec2, "ec2 with gateway": ec2g, "sagemaker": SageMakerMetrics(), "eks": EKSMetrics()}
+	eks, err := EKSMetrics(EKSOptions{Stack: "prod", ContainerInsights: true})
+	require.NoError(t, err)
+	eksg, err := EKSMetrics(EKSOptions{Stack: "prod", Gateway: true, ContainerInsights: true})
+	require.NoError(t, err)
+	return map[string][]Metric{"ec2": ec2, "ec2 with gateway": ec2g, "sagemaker": SageMakerMetrics(),
+		"eks": eks, "eks with gateway": eksg}
 }
 
 // Every metric follows CloudWatch's rules and is there once.
@@ -73,7 +79,13 @@ func TestPrometheusMetricsReachCloudWatch(t *testing.T) {
 	for _, p := range append(VLLMPrometheusMetrics(), GatewayPrometheusMetrics()...) {
 		exposed[p.Name] = p
 	}
-	c := catalogs(t)["ec2 with gateway"]
+	for _, name := range []string{"ec2 with gateway", "eks with gateway"} {
+		t.Run(name, func(t *testing.T) { assertPrometheusMetricsExposed(t, exposed, catalogs(t)[name]) })
+	}
+}
+
+func assertPrometheusMetricsExposed(t *testing.T, exposed map[string]PromMetric, c []Metric) {
+	t.Helper()
 	n := 0
 	for _, m := range c {
 		if m.Origin != OriginPrometheus {
@@ -141,8 +153,57 @@ func TestSageMakerAndEKSDimensions(t *testing.T) {
 		"GPUUtilization", "GPUMemoryUtilization", "CPUUtilization", "MemoryUtilization", "DiskUtilization"} {
 		assert.True(t, slices.ContainsFunc(SageMakerMetrics(), func(m Metric) bool { return m.Name == name }), name)
 	}
-	for _, m := range EKSMetrics() {
-		assert.Equal(t, ContainerInsightsNamespace, m.Namespace)
-		assert.Equal(t, DimClusterName, m.Dimensions[0])
+	eks := catalogs(t)["eks with gateway"]
+	insights := 0
+	for _, m := range eks {
+		if m.Origin == OriginAWS {
+			insights++
+			assert.Equal(t, ContainerInsightsNamespace, m.Namespace, m.Key())
+			assert.Equal(t, DimClusterName, m.Dimensions[0], m.Key())
+		} else {
+			assert.Equal(t, OriginPrometheus, m.Origin, "%s: the sidecar publishes only its scrape", m.Key())
+			assert.Equal(t, []string{StackDimension}, m.Dimensions[:1], m.Key())
+		}
 	}
+	assert.Equal(t, 6, insights)
+}
+
+// The EKS sidecar publishes vLLM's and the gateway's metrics exactly as
+// the EC2 agent does: same namespace, names, dimensions, units and
+// statistics, so that one alarm definition fits both targets.
+func TestEKSPrometheusMetricsAreEC2s(t *testing.T) {
+	for _, gateway := range []bool{false, true} {
+		t.Run(fmt.Sprint("gateway ", gateway), func(t *testing.T) {
+			ec2, err := EC2Metrics(EC2Options{Stack: "prod", Gateway: gateway})
+			require.NoError(t, err)
+			eks, err := EKSMetrics(EKSOptions{Stack: "prod", Gateway: gateway, ContainerInsights: true})
+			require.NoError(t, err)
+			prom := func(c []Metric) []Metric {
+				var out []Metric
+				for _, m := range c {
+					if m.Origin == OriginPrometheus {
+						out = append(out, m)
+					}
+				}
+				return out
+			}
+			require.NotEmpty(t, prom(eks))
+			assert.Equal(t, prom(ec2), prom(eks))
+		})
+	}
+}
+
+// Without the add-on there are no Container Insights metrics to alarm on,
+// and without the gateway none of its metrics.
+func TestEKSCatalogOptions(t *testing.T) {
+	c, err := EKSMetrics(EKSOptions{Stack: "prod"})
+	require.NoError(t, err)
+	for _, m := range c {
+		assert.NotEqual(t, ContainerInsightsNamespace, m.Namespace, m.Key())
+		assert.NotEqual(t, JobGateway, m.Job, m.Key())
+	}
+	_, ok := Find(c, "vllm:num_requests_waiting", StackDimension)
+	assert.True(t, ok)
+	_, err = EKSMetrics(EKSOptions{Stack: ""})
+	assert.Error(t, err)
 }

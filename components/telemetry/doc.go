@@ -34,10 +34,17 @@
 //   - The gateway: cmd/guardrail/internal/proxy/metrics.go and audit.go.
 //   - SageMaker: awsdocs/amazon-sagemaker-developer-guide
 //     doc_source/monitoring-cloudwatch.md.
+//   - The agent in a container (the EKS sidecar, ContainerAgent): the same
+//     repository's amazon-cloudwatch-container-insights/cloudwatch-agent-
+//     dockerfile/Dockerfile, tool/paths/paths_unix.go, translator/cmdutil/
+//     translatorutil.go, internal/util/config/config.go, translator/util/
+//     sdkutil.go and translator/translate/logs/metrics_collected/prometheus/
+//     ruleClusterName.go (see containeragent.go).
 //   - EKS Container Insights: the agent's translator/tocwconfig/sampleConfig/
 //     emf_and_kubernetes_with_gpu_config.yaml (metric declarations and
 //     /aws/containerinsights/{ClusterName}/performance), and
 //     aws-observability/helm-charts charts/amazon-cloudwatch-observability/
-//     values.yaml (log groups application, dataplane, host; images for
-//     cn-north-1 and cn-northwest-1 from 934860584483 and 128054284489).
+//     values.yaml at amazon-cloudwatch-observability-6.4.0 (log groups
+//     application, dataplane, host; images for cn-north-1 and cn-northwest-1
+//     from 934860584483 and 128054284489).
 package telemetry

@@ -128,13 +128,43 @@ func SageMakerLogGroups(endpoint string) []LogGroup {
 // values.yaml; the agent's sampleConfig emf_and_kubernetes_with_gpu_config
 // .yaml); EKS writes the control plane's to /aws/eks/<cluster>/cluster (EKS
 // user guide, "Send control plane logs to CloudWatch Logs").
+//
+// The program creates them first (with the stack's retention and key):
+// the add-on's and the control plane's writers create a missing group
+// without a retention, so that it would keep every line forever.
 func EKSLogGroups(cluster string) []LogGroup {
 	ci := "/aws/containerinsights/" + cluster + "/"
 	return []LogGroup{
-		{Key: "application", Name: ci + "application", CreatedBy: CreatedByService, Purpose: "container logs: vLLM and the gateway (its audit records on stdout)"},
-		{Key: "dataplane", Name: ci + "dataplane", CreatedBy: CreatedByService, Purpose: "kubelet, containerd, aws-node and kube-proxy"},
-		{Key: "host", Name: ci + "host", CreatedBy: CreatedByService, Purpose: "the nodes' dmesg and syslog files (not journald-only AL2023 logs)"},
-		{Key: "performance", Name: ci + "performance", CreatedBy: CreatedByService, Purpose: "Container Insights EMF events (the ContainerInsights metrics)"},
-		{Key: "cluster", Name: "/aws/eks/" + cluster + "/cluster", CreatedBy: CreatedByService, Purpose: "control plane logs: api, audit, authenticator"},
+		{Key: LogEKSApplication, Name: ci + "application", CreatedBy: CreatedByService, Purpose: "container logs: vLLM, the gateway (its audit records on stdout) and the metrics sidecar"},
+		{Key: LogEKSDataplane, Name: ci + "dataplane", CreatedBy: CreatedByService, Purpose: "kubelet, containerd, aws-node and kube-proxy"},
+		{Key: LogEKSHost, Name: ci + "host", CreatedBy: CreatedByService, Purpose: "the nodes' kernel and system journal lines"},
+		{Key: LogEKSPerformance, Name: ci + "performance", CreatedBy: CreatedByService, Purpose: "Container Insights EMF events (the ContainerInsights metrics)"},
+		{Key: LogEKSControlPlane, Name: "/aws/eks/" + cluster + "/cluster", CreatedBy: CreatedByService, Purpose: "control plane logs: api, audit, authenticator"},
 	}
+}
+
+// Log group keys of the EKS target. LogMetrics is the sidecar's group
+// (EKSOwnLogGroups); the others are the add-on's and the control plane's
+// (EKSLogGroups).
+const (
+	LogEKSApplication  = "application"
+	LogEKSDataplane    = "dataplane"
+	LogEKSHost         = "host"
+	LogEKSPerformance  = "performance"
+	LogEKSControlPlane = "cluster"
+)
+
+// EKSOwnLogGroups are the EKS target's log groups that its own programs
+// write: the metrics sidecar's Embedded Metric Format events, one stream
+// per scrape job ({JobName}) shared by every replica: PutLogEvents ignores
+// the sequence token, takes parallel calls on one stream, and has no
+// per-stream rate quota any more (CloudWatch Logs API reference,
+// PutLogEvents).
+func EKSOwnLogGroups(stack string) ([]LogGroup, error) {
+	g := LogGroup{Key: LogMetrics, Name: LogGroupPrefix(stack) + "/eks/" + LogMetrics, Stream: "{JobName}", CreatedBy: CreatedByProgram,
+		Purpose: "Embedded Metric Format events of the vLLM pods' CloudWatch agent sidecar (vLLM and the gateway), from which the metrics come"}
+	if err := ValidateLogGroupName(g.Name); err != nil {
+		return nil, fmt.Errorf("stack %q: %w", stack, err)
+	}
+	return []LogGroup{g}, nil
 }

@@ -96,3 +96,25 @@ func must[T any](v T, err error) T {
 	}
 	return v
 }
+
+// The sidecar's log group is the stack's own, created by the program; its
+// streams are the scrape jobs, shared by the replicas.
+func TestEKSOwnLogGroups(t *testing.T) {
+	groups, err := EKSOwnLogGroups("prod")
+	require.NoError(t, err)
+	assert.Equal(t, []string{"/deepseek-r1-cn/prod/eks/metrics"}, names(groups))
+	assert.Equal(t, CreatedByProgram, groups[0].CreatedBy)
+	assert.Equal(t, "{JobName}", groups[0].Stream)
+	ec2, err := EC2LogGroups("prod", true)
+	require.NoError(t, err)
+	for _, g := range ec2 {
+		assert.NotEqual(t, g.Name, groups[0].Name, "each target has its own group")
+	}
+	_, err = EKSOwnLogGroups("a b")
+	assert.Error(t, err)
+	keys := map[string]bool{}
+	for _, g := range append(EKSLogGroups("c"), groups...) {
+		assert.False(t, keys[g.Key], "key %s twice", g.Key)
+		keys[g.Key] = true
+	}
+}

@@ -27,6 +27,11 @@ type Catalog struct {
 	// SSMParameters maps the parameters that exist to their values. A
 	// parameter that is missing is "ParameterNotFound", as SSM says.
 	SSMParameters map[string]string
+	// AddonVersions maps the EKS add-ons the region offers to the version
+	// EKS marks as the default for a Kubernetes version. An add-on that is
+	// missing is not offered: DescribeAddonVersions lists nothing, and the
+	// data source reports an empty result.
+	AddonVersions map[string]string
 }
 
 // regionZones are the zone names the stand-in gives each region. The China
@@ -57,7 +62,11 @@ func DefaultCatalog(regionName string, offeredOverride []string) *Catalog {
 	if !ok {
 		zones = []string{regionName + "a", regionName + "b", regionName + "c"}
 	}
-	c := &Catalog{Zones: append([]string(nil), zones...), Offerings: map[string][]string{}, SSMParameters: map[string]string{}}
+	c := &Catalog{Zones: append([]string(nil), zones...), Offerings: map[string][]string{}, SSMParameters: map[string]string{},
+		AddonVersions: map[string]string{}}
+	for name, v := range standinAddonVersions {
+		c.AddonVersions[name] = v
+	}
 	gpus := offeredOverride
 	if len(gpus) == 0 {
 		if info, err := region.Lookup(regionName); err == nil {
@@ -76,6 +85,44 @@ func DefaultCatalog(regionName string, offeredOverride []string) *Catalog {
 		}
 	}
 	return c
+}
+
+// standinAddonVersions are the add-ons the stand-in offers in every region,
+// with the default version it answers: the program's pins of the node
+// add-ons (components/eks DefaultAddonVersions, from the EKS user guide's
+// tables) and, for the CloudWatch Observability add-on, the chart release
+// read (aws-observability/helm-charts amazon-cloudwatch-observability-6.4.0)
+// with a build number of the stand-in's own. That EKS offers the latter
+// in the China regions is UNCONFIRMED; a test removes it from the catalog to
+// see the program refuse.
+var standinAddonVersions = map[string]string{
+	"vpc-cni":                         "v1.20.1-eksbuild.3",
+	"coredns":                         "v1.12.4-eksbuild.1",
+	"kube-proxy":                      "v1.33.3-eksbuild.6",
+	"amazon-cloudwatch-observability": "v6.4.0-eksbuild.1",
+}
+
+var kubernetesVersion = regexp.MustCompile(`^1\.\d{2}$`)
+
+// addonVersion answers eks:DescribeAddonVersions as the AWS provider's
+// aws_eks_addon_version data source reads it (terraform-provider-aws
+// internal/service/eks/addon_version_data_source.go): the default version
+// for the Kubernetes version, or the provider's error when EKS lists none.
+func (c *Catalog) addonVersion(args resource.PropertyMap) (resource.PropertyMap, error) {
+	name, k8s := "", ""
+	if v, ok := args["addonName"]; ok && v.IsString() {
+		name = v.StringValue()
+	}
+	if v, ok := args["kubernetesVersion"]; ok && v.IsString() {
+		k8s = v.StringValue()
+	}
+	version, ok := c.AddonVersions[name]
+	if !ok || !kubernetesVersion.MatchString(k8s) {
+		return nil, fmt.Errorf("reading EKS Add-On version info (%s, %s): empty result", name, k8s)
+	}
+	return resource.NewPropertyMapFromMap(map[string]any{
+		"id": name, "addonName": name, "kubernetesVersion": k8s, "version": version,
+	}), nil
 }
 
 // publicAMIParameter is the shape of AWS's public AMI parameters

@@ -64,6 +64,10 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		if ic := rpc.GetIgnoreChanges(); len(ic) > 0 {
 			res.Options = append(res.Options, "ignoreChanges: "+strings.Join(ic, ","))
 		}
+		for _, dep := range rpc.GetDependencies() {
+			res.Dependencies = append(res.Dependencies, parentName(dep))
+		}
+		sort.Strings(res.Dependencies)
 	}
 	if args.TypeToken == "aws:ec2/launchTemplate:LaunchTemplate" {
 		if ud, ok := res.Inputs["userData"].(string); ok {
@@ -203,6 +207,8 @@ func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		}), nil
 	case "aws:ec2/getAmi:getAmi":
 		return m.aws.ami(args.Args)
+	case "aws:eks/getAddonVersion:getAddonVersion":
+		return m.aws.addonVersion(args.Args)
 	case "aws:ec2/getVpc:getVpc":
 		id := args.Args["id"].StringValue()
 		if !vpcID.MatchString(id) {

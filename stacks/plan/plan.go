@@ -75,6 +75,11 @@ type Resource struct {
 	// Shown says where the plan shows an input otherwise than it is sent
 	// (a launch template's base64 user data, decoded for review).
 	Shown []string `json:"shown,omitempty"`
+	// Dependencies are the logical names of the resources it waits for:
+	// its dependsOn option and those its inputs come from, as the SDK sends
+	// them to the engine. For tests of creation order; not part of the plan
+	// document.
+	Dependencies []string `json:"-"`
 }
 
 // OfflineStandins says which values in the plan are stand-ins for what AWS
