@@ -32,6 +32,14 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	if err != nil {
 		return err
 	}
+	clusterName := fmt.Sprintf("%s-%s", baseName, ctx.Stack())
+	if c.Observability {
+		// The alarms and dashboard are built now, so that a metric the
+		// catalog lacks fails before anything is registered.
+		if _, err := eksObservabilityArgs(d, ctx.Stack(), clusterName); err != nil {
+			return err
+		}
+	}
 	images := k8sserving.Images{
 		VLLM:         inRegistry(registry, s.VLLMImage),
 		DevicePlugin: inRegistry(registry, s.DevicePluginImage),
@@ -62,7 +70,6 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		return err
 	}
 
-	clusterName := fmt.Sprintf("%s-%s", baseName, ctx.Stack())
 	var clusterDeps []pulumi.Resource
 	var logGroups []telemetry.LogGroup
 	if c.Observability {
@@ -165,6 +172,9 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 	d.export(ctx, "portForwardCommand", pulumi.Sprintf("kubectl -n %s port-forward svc/%s %d:%d",
 		k8sserving.Namespace, serving.ServiceName, c.APIPort, c.APIPort))
 	d.export(ctx, "curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
+	if c.Observability {
+		return eksObservability(ctx, d, clusterName)
+	}
 	return nil
 }
 

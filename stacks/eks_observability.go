@@ -3,7 +3,6 @@ package stacks
 import (
 	"fmt"
 
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	awseks "github.com/pulumi/pulumi-aws/sdk/v6/go/aws/eks"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -39,11 +38,11 @@ func checkEKSTelemetry(ctx *pulumi.Context, d *Deployment) (*eksTelemetry, error
 	if !c.Observability {
 		return t, nil
 	}
-	id, err := aws.GetCallerIdentity(ctx, nil)
+	account, err := accountID(ctx, d)
 	if err != nil {
-		return nil, fmt.Errorf("look up the account for the metrics log group's ARN: %w", err)
+		return nil, fmt.Errorf("the metrics log group's ARN: %w", err)
 	}
-	t.Account = id.AccountId
+	t.Account = account
 	if !d.EKS.ObservabilityAddon {
 		return t, nil
 	}

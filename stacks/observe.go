@@ -104,7 +104,9 @@ func newObservability(ctx *pulumi.Context, d *Deployment, args *observability.Ar
 		return err
 	}
 	args.AccountID = account
-	args.FilterGroups = groups.Names
+	if groups != nil {
+		args.FilterGroups = groups.Names
+	}
 	args.Region = d.Region
 	args.Name = dashboardName(ctx.Stack())
 	args.AlarmEmail = c.AlarmEmail

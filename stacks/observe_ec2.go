@@ -123,7 +123,7 @@ func ec2ObservabilityArgs(d *Deployment, stack string) (*observability.Args, err
 			return nil, err
 		}
 		alarms = append(alarms, gatewayAlarms(s, c, none, "the vllm log group, then the guardrail log group for upstream errors")...)
-		widgets = append(widgets, gatewayWidgets(s, c, stack, none)...)
+		widgets = append(widgets, gatewayWidgets(s, stack, none)...)
 	}
 	if s.err != nil {
 		return nil, s.err
@@ -156,10 +156,10 @@ func gatewayAlarms(s *metricSet, c *Config, dims map[string]string, logs string)
 	}
 }
 
-// gatewayWidgets draw the gateway's requests, latency, errors and blocks;
-// blocks by category come from the agent's Prometheus metric where the
-// target publishes it (SEARCH over its policy/type/action dimensions).
-func gatewayWidgets(s *metricSet, c *Config, stack string, dims map[string]string) []cw.Widget {
+// gatewayWidgets draw the gateway's requests, latency, errors and blocks
+// from its audit log's metric filters, and by category where the target
+// publishes the gateway's Prometheus metrics (gatewaySearchWidgets).
+func gatewayWidgets(s *metricSet, stack string, dims map[string]string) []cw.Widget {
 	out := []cw.Widget{
 		{Title: "Requests and 5xx (gateway)", Metrics: []cw.Metric{
 			s.m("reqs", telemetry.MetricGatewayRequests, dims, "Sum", "requests"),
@@ -173,17 +173,25 @@ func gatewayWidgets(s *metricSet, c *Config, stack string, dims map[string]strin
 			s.m("ttfb90", telemetry.MetricGatewayFirstByte, dims, "p90", "streamed first byte p90"),
 		}, Period: alarmPeriod, YMin: cw.Zero()},
 	}
-	if _, ok := telemetry.Find(s.catalog, "guardrail_interventions_total", telemetry.StackDimension, "policy", "type", "action"); ok {
-		ns, _ := telemetry.Namespace(stack)
-		out = append(out, cw.Widget{Title: "Guardrail blocks by category", Exprs: []cw.Expr{{ID: "bycat",
+	return append(out, gatewaySearchWidgets(s, stack)...)
+}
+
+// gatewaySearchWidgets draw blocks by category and vLLM errors by kind
+// from the gateway's Prometheus metrics (SEARCH over their policy, type,
+// action and kind dimensions), where the target's agent publishes them.
+func gatewaySearchWidgets(s *metricSet, stack string) []cw.Widget {
+	if _, ok := telemetry.Find(s.catalog, "guardrail_interventions_total", telemetry.StackDimension, "policy", "type", "action"); !ok {
+		return nil
+	}
+	ns, _ := telemetry.Namespace(stack)
+	return []cw.Widget{
+		{Title: "Guardrail blocks by category", Exprs: []cw.Expr{{ID: "bycat",
 			Expression: fmt.Sprintf(`SEARCH('{%s,%s,action,policy,type} MetricName="guardrail_interventions_total" action="BLOCKED"', 'Sum', %d)`,
 				ns, telemetry.StackDimension, alarmPeriod), Label: ""}}, Period: alarmPeriod, YMin: cw.Zero()},
-			cw.Widget{Title: "vLLM errors seen by the gateway", Exprs: []cw.Expr{{ID: "upkind",
-				Expression: fmt.Sprintf(`SEARCH('{%s,%s,kind} MetricName="guardrail_upstream_errors_total"', 'Sum', %d)`,
-					ns, telemetry.StackDimension, alarmPeriod), Label: ""}}, Period: alarmPeriod, YMin: cw.Zero()})
+		{Title: "vLLM errors seen by the gateway", Exprs: []cw.Expr{{ID: "upkind",
+			Expression: fmt.Sprintf(`SEARCH('{%s,%s,kind} MetricName="guardrail_upstream_errors_total"', 'Sum', %d)`,
+				ns, telemetry.StackDimension, alarmPeriod), Label: ""}}, Period: alarmPeriod, YMin: cw.Zero()},
 	}
-	_ = c
-	return out
 }
 
 // ec2DashboardText heads the dashboard: what runs, where its logs are.

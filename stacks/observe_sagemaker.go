@@ -101,7 +101,7 @@ func sageMakerObservabilityArgs(d *Deployment, stack, endpoint string) (*observa
 		none := map[string]string{}
 		alarms = append(alarms, gatewayAlarms(s, c, none, "the endpoint's log group /aws/sagemaker/Endpoints/"+endpoint+
 			" (vLLM's and sagemaker-serve's lines around the failing request_id)")...)
-		widgets = append(widgets, gatewayWidgets(s, c, stack, none)...)
+		widgets = append(widgets, gatewayWidgets(s, stack, none)...)
 	}
 	if s.err != nil {
 		return nil, s.err

@@ -24,6 +24,10 @@ func catalogOf(t *testing.T, target, stack string, gateway bool) map[string]bool
 		var err error
 		metrics, err = telemetry.EC2Metrics(telemetry.EC2Options{Stack: stack, Gateway: gateway})
 		require.NoError(t, err)
+	case "eks", "eks-no-addon":
+		var err error
+		metrics, err = telemetry.EKSMetrics(telemetry.EKSOptions{Stack: stack, Gateway: gateway, ContainerInsights: target == "eks"})
+		require.NoError(t, err)
 	case "sagemaker":
 		metrics = telemetry.SageMakerMetrics()
 		if gateway {
@@ -67,6 +71,23 @@ func alarmMetricKeys(t *testing.T, alarm plan.Resource) []string {
 	return out
 }
 
+// alarmDims are the dimensions of the first metric an alarm reads.
+func alarmDims(t *testing.T, p *plan.Plan, name string) map[string]any {
+	t.Helper()
+	for _, a := range byType(p, "aws:cloudwatch/metricAlarm:MetricAlarm") {
+		if a.Inputs["name"] != name {
+			continue
+		}
+		for _, q := range a.Inputs["metricQueries"].([]any) {
+			if m, ok := q.(map[string]any)["metric"].(map[string]any); ok {
+				return m["dimensions"].(map[string]any)
+			}
+		}
+	}
+	require.Failf(t, "no alarm", "no alarm %s with a metric", name)
+	return nil
+}
+
 func TestObservabilityPerTarget(t *testing.T) {
 	cases := []struct {
 		name, target string
@@ -76,20 +97,36 @@ func TestObservabilityPerTarget(t *testing.T) {
 		arnPrefix    string
 		groups       []string
 		alarms       []string
+		events       int
 	}{
 		{"ec2 cn-northwest-1 with the gateway", "ec2", cfg("aws:region", "cn-northwest-1", "guardrail", "true"), true,
 			"console.amazonaws.cn", "arn:aws-cn:",
 			[]string{"/deepseek-r1-cn/test/ec2/boot", "/deepseek-r1-cn/test/ec2/vllm", "/deepseek-r1-cn/test/ec2/guardrail",
 				"/deepseek-r1-cn/test/ec2/guardrail-audit", "/deepseek-r1-cn/test/ec2/metrics"},
-			[]string{"not-answering", "no-instance", "instance-replaced", "queue-growing", "kv-cache-full", "error-rate", "guardrail-block-rate"}},
+			[]string{"not-answering", "no-instance", "instance-replaced", "queue-growing", "kv-cache-full", "error-rate", "guardrail-block-rate"}, 1},
 		{"ec2 us-east-1", "ec2", cfg("aws:region", "us-east-1"), false, "console.aws.amazon.com", "arn:aws:",
 			[]string{"/deepseek-r1-cn/test/ec2/boot", "/deepseek-r1-cn/test/ec2/vllm", "/deepseek-r1-cn/test/ec2/metrics"},
-			[]string{"not-answering", "no-instance", "instance-replaced", "queue-growing", "kv-cache-full"}},
+			[]string{"not-answering", "no-instance", "instance-replaced", "queue-growing", "kv-cache-full"}, 1},
 		{"sagemaker cn-north-1 with the gateway", "sagemaker", sagemakerCfg("cn-north-1", "guardrail", "true"), true,
 			"console.amazonaws.cn", "arn:aws-cn:", []string{"/aws/sagemaker/Endpoints/dsr1-test"},
-			[]string{"invocation-errors", "gpu-memory", "error-rate", "guardrail-block-rate"}},
+			[]string{"invocation-errors", "gpu-memory", "error-rate", "guardrail-block-rate"}, 1},
 		{"sagemaker us-east-1", "sagemaker", sagemakerCfg("us-east-1"), false, "console.aws.amazon.com", "arn:aws:",
-			[]string{"/aws/sagemaker/Endpoints/dsr1-test"}, []string{"invocation-errors", "gpu-memory"}},
+			[]string{"/aws/sagemaker/Endpoints/dsr1-test"}, []string{"invocation-errors", "gpu-memory"}, 1},
+		// EKS: vLLM's and the gateway's metrics come from the pods' agent
+		// sidecar; node, GPU and pod metrics from Container Insights when
+		// the add-on runs. No EventBridge rule: the node group's own
+		// health shows in node-failing.
+		{"eks cn-northwest-1 with the gateway and the add-on", "eks", eksCfg("cn-northwest-1", "guardrail", "true"), true,
+			"console.amazonaws.cn", "arn:aws-cn:",
+			[]string{"/aws/eks/dsr1-test/cluster", "/aws/containerinsights/dsr1-test/application",
+				"/aws/containerinsights/dsr1-test/dataplane", "/aws/containerinsights/dsr1-test/host",
+				"/aws/containerinsights/dsr1-test/performance", "/deepseek-r1-cn/test/eks/metrics"},
+			[]string{"queue-growing", "kv-cache-full", "pods-restarting", "node-failing", "gpu-memory", "upstream-error-rate",
+				"guardrail-block-rate"}, 0},
+		{"eks us-east-1 without the add-on", "eks-no-addon", eksCfg("us-east-1", "eksObservabilityAddon", "false"), false,
+			"console.aws.amazon.com", "arn:aws:",
+			[]string{"/aws/eks/dsr1-test/cluster", "/deepseek-r1-cn/test/eks/metrics"},
+			[]string{"queue-growing", "kv-cache-full"}, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -120,6 +157,14 @@ func TestObservabilityPerTarget(t *testing.T) {
 				}
 			}
 			assert.ElementsMatch(t, c.alarms, alarms)
+			if c.target == "eks" {
+				// Container Insights names the pods' restarts by their Service.
+				svc := k8s(t, p, "kubernetes:core/v1:Service")["metadata"].(map[string]any)
+				restarts := alarmDims(t, p, "dsr1-test-pods-restarting")
+				assert.Equal(t, svc["name"], restarts["Service"])
+				assert.Equal(t, svc["namespace"], restarts["Namespace"])
+				assert.Equal(t, "dsr1-test", restarts["ClusterName"])
+			}
 
 			// The dashboard is valid JSON and draws only published metrics.
 			dash := one(t, p, "aws:cloudwatch/dashboard:Dashboard")
@@ -166,11 +211,13 @@ func TestObservabilityPerTarget(t *testing.T) {
 				"the topic is encrypted with the stack's key")
 			kp := parsePolicy(t, key.Inputs["policy"])
 			assert.ElementsMatch(t, []any{"cloudwatch.amazonaws.com", "events.amazonaws.com"}, statement(t, kp, "AlarmsAndEventsPublish").Principal["Service"])
-			tp := parsePolicy(t, one(t, p, "aws:sns/topicPolicy:TopicPolicy").Inputs["policy"])
-			ev := statement(t, tp, "EventBridgePublishes")
-			assert.NotEmpty(t, ev.Condition["ArnEquals"]["aws:SourceArn"], "EventBridge publishes for the stack's own rules only")
+			if c.events > 0 {
+				tp := parsePolicy(t, one(t, p, "aws:sns/topicPolicy:TopicPolicy").Inputs["policy"])
+				ev := statement(t, tp, "EventBridgePublishes")
+				assert.NotEmpty(t, ev.Condition["ArnEquals"]["aws:SourceArn"], "EventBridge publishes for the stack's own rules only")
+			}
 			assertNoAdminWildcards(t, p)
-			assert.Len(t, byType(p, "aws:cloudwatch/eventRule:EventRule"), 1)
+			assert.Len(t, byType(p, "aws:cloudwatch/eventRule:EventRule"), c.events)
 			assert.Empty(t, byType(p, "aws:sns/topicSubscription:TopicSubscription"), "nobody is subscribed unless asked")
 		})
 	}

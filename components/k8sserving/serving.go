@@ -27,6 +27,11 @@ import (
 // Namespace holds the model server.
 const Namespace = "deepseek-r1"
 
+// Workload names the Deployment and the Service that front the model
+// server; Container Insights reports the pods' restarts under the Service's
+// name (the stack's pods-restarting alarm).
+const Workload = "vllm"
+
 // serviceAccount is the identity whose IAM role may read the weights.
 const serviceAccount = "vllm"
 
@@ -526,7 +531,7 @@ func disruptionBudget(ctx *pulumi.Context, name string, opts []pulumi.ResourceOp
 // in aws-cn as elsewhere; the AWS Load Balancer Controller, which EKS
 // recommends instead, would need its image mirrored and an IRSA role.
 func service(ctx *pulumi.Context, name string, args *Args, opts []pulumi.ResourceOption) (*corev1.Service, error) {
-	meta := &metav1.ObjectMetaArgs{Name: pulumi.String("vllm"), Namespace: pulumi.String(Namespace)}
+	meta := &metav1.ObjectMetaArgs{Name: pulumi.String(Workload), Namespace: pulumi.String(Namespace)}
 	spec := &corev1.ServiceSpecArgs{
 		Type:     pulumi.String("ClusterIP"),
 		Selector: pulumi.StringMap{"app.kubernetes.io/name": pulumi.String("vllm")},
