@@ -105,7 +105,7 @@ func newObservability(ctx *pulumi.Context, d *Deployment, args *observability.Ar
 	}
 	args.AccountID = account
 	if groups != nil {
-		args.FilterGroups = groups.Names
+		args.FilterGroups = groups.Created
 	}
 	args.Region = d.Region
 	args.Name = dashboardName(ctx.Stack())

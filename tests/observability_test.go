@@ -294,3 +294,55 @@ func TestObservabilityOptions(t *testing.T) {
 		assert.Contains(t, err.Error(), "deepseek-r1-cn:alarmEmail")
 	})
 }
+
+// TestMetricFiltersWaitForTheirLogGroups: CloudWatch Logs refuses a metric
+// filter on a log group that does not exist yet (ResourceNotFoundException),
+// so each filter must depend on the creation of the group it names; Pulumi
+// otherwise creates them in parallel.
+func TestMetricFiltersWaitForTheirLogGroups(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		values map[string]string
+	}{
+		{"ec2", cfg("aws:region", "cn-northwest-1", "guardrail", "true")},
+		{"sagemaker", sagemakerCfg("cn-north-1", "guardrail", "true")},
+		{"eks", eksCfg("cn-northwest-1", "guardrail", "true")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			inProject(t)
+			p := mustPlan(t, c.values)
+			groups := map[string]string{} // name -> logical name
+			for _, g := range byType(p, "aws:cloudwatch/logGroup:LogGroup") {
+				groups[g.Inputs["name"].(string)] = g.Name
+			}
+			filters := byType(p, "aws:cloudwatch/logMetricFilter:LogMetricFilter")
+			require.NotEmpty(t, filters)
+			for _, f := range filters {
+				g, ok := groups[f.Inputs["logGroupName"].(string)]
+				require.True(t, ok, "filter %s is on %s, which the program does not create", f.Name, f.Inputs["logGroupName"])
+				assert.Contains(t, dependencyClosure(p, f.Name), g, "filter %s waits for its log group", f.Name)
+			}
+		})
+	}
+}
+
+// dependencyClosure is every resource a resource waits for, directly or
+// through the resources it waits for.
+func dependencyClosure(p *plan.Plan, name string) map[string]bool {
+	byName := map[string]plan.Resource{}
+	for _, r := range p.Resources {
+		byName[r.Name] = r
+	}
+	seen := map[string]bool{}
+	var walk func(string)
+	walk = func(n string) {
+		for _, d := range byName[n].Dependencies {
+			if !seen[d] {
+				seen[d] = true
+				walk(d)
+			}
+		}
+	}
+	walk(name)
+	return seen
+}

@@ -28,6 +28,10 @@ type LogGroups struct {
 
 	// Names maps each group's key to its name.
 	Names map[string]string
+	// Created maps each group's key to the created group's name: a
+	// resource that needs the group to exist (a metric filter) takes its
+	// name from here, which makes it wait for the creation.
+	Created map[string]pulumi.StringInput
 }
 
 // NewLogGroups creates the groups.
@@ -47,7 +51,7 @@ func NewLogGroups(ctx *pulumi.Context, name string, args *LogGroupsArgs, opts ..
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("log groups %s: %w", name, err)
 	}
-	l := &LogGroups{Names: names}
+	l := &LogGroups{Names: names, Created: map[string]pulumi.StringInput{}}
 	if err := ctx.RegisterComponentResource("deepseek-r1-cn:observability:LogGroups", name, l, opts...); err != nil {
 		return nil, err
 	}
@@ -56,9 +60,11 @@ func NewLogGroups(ctx *pulumi.Context, name string, args *LogGroupsArgs, opts ..
 		if args.KMSKeyARN != "" {
 			lg.KmsKeyId = pulumi.String(args.KMSKeyARN)
 		}
-		if _, err := cloudwatch.NewLogGroup(ctx, name+"-"+g.Key, lg, pulumi.Parent(l)); err != nil {
+		created, err := cloudwatch.NewLogGroup(ctx, name+"-"+g.Key, lg, pulumi.Parent(l))
+		if err != nil {
 			return nil, fmt.Errorf("log groups %s: %s: %w", name, g.Name, err)
 		}
+		l.Created[g.Key] = created.Name
 	}
 	if err := ctx.RegisterResourceOutputs(l, pulumi.Map{}); err != nil {
 		return nil, err

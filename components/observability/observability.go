@@ -50,9 +50,11 @@ type Args struct {
 	Events     []Event
 	// Filters turn log events into metrics (the guardrail's audit log into
 	// requests, errors, blocks and latency); FilterGroups names the log
-	// group of each filter's LogGroupKey.
+	// group of each filter's LogGroupKey, as the created group's output,
+	// so that a filter waits for its group (CloudWatch Logs refuses a
+	// filter on a group that does not exist yet).
 	Filters      []telemetry.MetricFilter
-	FilterGroups map[string]string
+	FilterGroups map[string]pulumi.StringInput
 	// Refs are the deploy-time values the alarms' and widgets' "${ref}"
 	// dimension values stand for.
 	Refs map[string]pulumi.StringInput
@@ -164,7 +166,7 @@ func filters(ctx *pulumi.Context, name string, args *Args, parent pulumi.Resourc
 			tr.DefaultValue = pulumi.String(strconv.FormatFloat(*f.DefaultValue, 'f', -1, 64))
 		}
 		if _, err := cloudwatch.NewLogMetricFilter(ctx, name+"-"+f.Name, &cloudwatch.LogMetricFilterArgs{
-			Name: pulumi.String(f.Name), LogGroupName: pulumi.String(args.FilterGroups[f.LogGroupKey]),
+			Name: pulumi.String(f.Name), LogGroupName: args.FilterGroups[f.LogGroupKey],
 			Pattern: pulumi.String(f.Pattern), MetricTransformation: tr,
 		}, parent); err != nil {
 			return fmt.Errorf("metric filter %s: %w", f.Name, err)
