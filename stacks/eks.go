@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/eks"
@@ -72,8 +73,10 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 
 	var clusterDeps []pulumi.Resource
 	var logGroups []telemetry.LogGroup
+	var created map[string]*cloudwatch.LogGroup
 	if c.Observability {
-		created, groups, err := eksLogGroups(ctx, d, clusterName)
+		var groups []telemetry.LogGroup
+		created, groups, err = eksLogGroups(ctx, d, clusterName)
 		if err != nil {
 			return err
 		}
@@ -173,7 +176,7 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		k8sserving.Namespace, serving.ServiceName, c.APIPort, c.APIPort))
 	d.export(ctx, "curlExample", pulumi.String(CurlExample(fmt.Sprintf("http://localhost:%d/v1", c.APIPort), d.Model.Key)))
 	if c.Observability {
-		return eksObservability(ctx, d, clusterName)
+		return eksObservability(ctx, d, clusterName, created)
 	}
 	return nil
 }

@@ -95,18 +95,18 @@ func rate(id, part, whole, label string) cw.Expr {
 		Expression: fmt.Sprintf("IF(%s >= %d, 100 * %s / %s, 0)", whole, minRequestsRate, part, whole)}
 }
 
-// newObservability makes the alert topic, alarms, events and dashboard over
-// the target's log groups, and exports the dashboard's URL and the topic.
-func newObservability(ctx *pulumi.Context, d *Deployment, args *observability.Args, groups *observability.LogGroups) error {
+// newObservability makes the alert topic, alarms, events and dashboard, and
+// the metric filters over the target's created log groups (by key, as the
+// groups' outputs so that a filter waits for its group); it exports the
+// dashboard's URL and the topic.
+func newObservability(ctx *pulumi.Context, d *Deployment, args *observability.Args, filterGroups map[string]pulumi.StringInput) error {
 	c := d.Config
 	account, err := accountID(ctx, d)
 	if err != nil {
 		return err
 	}
 	args.AccountID = account
-	if groups != nil {
-		args.FilterGroups = groups.Created
-	}
+	args.FilterGroups = filterGroups
 	args.Region = d.Region
 	args.Name = dashboardName(ctx.Stack())
 	args.AlarmEmail = c.AlarmEmail

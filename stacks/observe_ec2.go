@@ -34,7 +34,7 @@ func ec2Observability(ctx *pulumi.Context, d *Deployment, server *ec2.Server, gr
 				`"EC2 Instance Terminate Successful"],"detail":{"AutoScalingGroupName":[%q]}}`, asg)
 		}).(pulumi.StringOutput),
 	}}
-	return newObservability(ctx, d, args, groups)
+	return newObservability(ctx, d, args, groups.Created)
 }
 
 // ec2ObservabilityArgs builds the alarms, widgets and filters from the

@@ -3,6 +3,7 @@ package stacks
 import (
 	"fmt"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/k8sserving"
@@ -17,17 +18,27 @@ import (
 // the CloudWatch Observability add-on Container Insights' node, GPU and pod
 // metrics. The log groups are the EKS target's own (eksLogGroups), made
 // before the cluster.
-func eksObservability(ctx *pulumi.Context, d *Deployment, cluster string) error {
+//
+// With the add-on and the gateway, the gateway's audit records in the
+// application log group feed the same metric filters as on EC2 (requests,
+// 5xx, blocks, latency and time to first byte); created holds the log
+// groups eksLogGroups made, which the filters wait for.
+func eksObservability(ctx *pulumi.Context, d *Deployment, cluster string, created map[string]*cloudwatch.LogGroup) error {
 	args, err := eksObservabilityArgs(d, ctx.Stack(), cluster)
 	if err != nil {
 		return err
 	}
-	return newObservability(ctx, d, args, nil)
+	groups := map[string]pulumi.StringInput{}
+	for k, g := range created {
+		groups[k] = g.Name
+	}
+	return newObservability(ctx, d, args, groups)
 }
 
 // eksObservabilityArgs builds the alarms and widgets.
 func eksObservabilityArgs(d *Deployment, stack, cluster string) (*observability.Args, error) {
 	c := d.Config
+	args := &observability.Args{}
 	insights := d.EKS.ObservabilityAddon
 	catalog, err := telemetry.EKSMetrics(telemetry.EKSOptions{Stack: stack, Gateway: c.Guardrail, ContainerInsights: insights})
 	if err != nil {
@@ -36,6 +47,13 @@ func eksObservabilityArgs(d *Deployment, stack, cluster string) (*observability.
 	s := &metricSet{catalog: catalog}
 	st := map[string]string{telemetry.StackDimension: stack}
 	alarms := []cw.Alarm{
+		alarm("not-answering", "No vLLM replica answered its metrics sidecar for 15 minutes: vLLM is down, still "+
+			"loading, or the sidecar itself is failing, in every pod. Expected for the first start (the weights are copied "+
+			"and loaded, 40 minutes or more for the large models). First look at `kubectl -n "+k8sserving.Namespace+
+			" get pods` and `rollout status`, then the vllm containers' logs (`kubectl -n "+k8sserving.Namespace+
+			" logs deploy/vllm -c vllm`, or the application log group), then the GPU nodes.",
+			"LessThanThreshold", 1, "breaching",
+			[]cw.Metric{s.m("scrapes", "vllm:num_requests_running", st, "SampleCount", "vLLM scrapes")}),
 		alarm("queue-growing", fmt.Sprintf("More than %d requests have waited for the GPUs for 15 minutes (the busiest "+
 			"replica): more load than the replicas take. First look at the dashboard's queue and KV-cache graphs, then "+
 			"add replicas and GPU nodes (eksReplicas, eksGpuNodesDesired).", c.AlarmWaitingRequests),
@@ -125,15 +143,27 @@ func eksObservabilityArgs(d *Deployment, stack, cluster string) (*observability.
 					hidden(s.m("reqs", "guardrail_requests_total", st, "Sum", "")),
 				}, rate("blockpct", "blocked", "reqs", "blocking findings per 100 requests")),
 		)
-		widgets = append(widgets, cw.Widget{Title: "Requests (gateway)", Metrics: []cw.Metric{
-			s.m("reqs", "guardrail_requests_total", st, "Sum", "requests"),
-			s.m("uperrs", "guardrail_upstream_errors_total", st, "Sum", "vLLM errors"),
-			s.m("streams", "guardrail_open_streams", st, "Maximum", "open streams (busiest pod)"),
-		}, Period: alarmPeriod, YMin: cw.Zero()})
-		widgets = append(widgets, gatewaySearchWidgets(s, stack)...)
+		if insights {
+			// The add-on's Fluent Bit brings the audit records to the
+			// application group: the EC2 target's filters and graphs.
+			filters, err := telemetry.EKSGatewayAuditFilters(stack, k8sserving.Namespace, k8sserving.GuardrailContainer)
+			if err != nil {
+				return nil, err
+			}
+			args.Filters = filters
+			widgets = append(widgets, gatewayWidgets(s, stack, map[string]string{})...)
+		} else {
+			widgets = append(widgets, cw.Widget{Title: "Requests (gateway)", Metrics: []cw.Metric{
+				s.m("reqs", "guardrail_requests_total", st, "Sum", "requests"),
+				s.m("uperrs", "guardrail_upstream_errors_total", st, "Sum", "vLLM errors"),
+				s.m("streams", "guardrail_open_streams", st, "Maximum", "open streams (busiest pod)"),
+			}, Period: alarmPeriod, YMin: cw.Zero()})
+			widgets = append(widgets, gatewaySearchWidgets(s, stack)...)
+		}
 	}
 	if s.err != nil {
 		return nil, s.err
 	}
-	return &observability.Args{Alarms: alarms, Widgets: widgets}, nil
+	args.Alarms, args.Widgets = alarms, widgets
+	return args, nil
 }

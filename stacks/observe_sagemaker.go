@@ -28,7 +28,7 @@ func sageMakerObservability(ctx *pulumi.Context, d *Deployment, endpoint string,
 		Pattern: pulumi.String(fmt.Sprintf(`{"source":["aws.sagemaker"],"detail-type":["SageMaker Endpoint State Change"],`+
 			`"detail":{"EndpointName":[%q]}}`, endpoint)),
 	}}
-	return newObservability(ctx, d, args, groups)
+	return newObservability(ctx, d, args, groups.Created)
 }
 
 // sageMakerObservabilityArgs builds the alarms, widgets and filters.

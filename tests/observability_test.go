@@ -121,12 +121,12 @@ func TestObservabilityPerTarget(t *testing.T) {
 			[]string{"/aws/eks/dsr1-test/cluster", "/aws/containerinsights/dsr1-test/application",
 				"/aws/containerinsights/dsr1-test/dataplane", "/aws/containerinsights/dsr1-test/host",
 				"/aws/containerinsights/dsr1-test/performance", "/deepseek-r1-cn/test/eks/metrics"},
-			[]string{"queue-growing", "kv-cache-full", "pods-restarting", "node-failing", "gpu-memory", "upstream-error-rate",
-				"guardrail-block-rate"}, 0},
+			[]string{"not-answering", "queue-growing", "kv-cache-full", "pods-restarting", "node-failing", "gpu-memory",
+				"upstream-error-rate", "guardrail-block-rate"}, 0},
 		{"eks us-east-1 without the add-on", "eks-no-addon", eksCfg("us-east-1", "eksObservabilityAddon", "false"), false,
 			"console.aws.amazon.com", "arn:aws:",
 			[]string{"/aws/eks/dsr1-test/cluster", "/deepseek-r1-cn/test/eks/metrics"},
-			[]string{"queue-growing", "kv-cache-full"}, 0},
+			[]string{"not-answering", "queue-growing", "kv-cache-full"}, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -164,6 +164,36 @@ func TestObservabilityPerTarget(t *testing.T) {
 				assert.Equal(t, svc["name"], restarts["Service"])
 				assert.Equal(t, svc["namespace"], restarts["Namespace"])
 				assert.Equal(t, "dsr1-test", restarts["ClusterName"])
+			}
+			// The gateway's audit records feed five metric filters wherever
+			// they reach a log group: EC2's audit group, the SageMaker
+			// endpoint's group, the EKS add-on's application group.
+			filters := byType(p, "aws:cloudwatch/logMetricFilter:LogMetricFilter")
+			if c.target == "eks" {
+				assert.Contains(t, containers(podSpec(k8s(t, p, "kubernetes:apps/v1:Deployment"))), "guardrail",
+					"the filters select the gateway's container by its name")
+			}
+			if c.gateway && c.target != "eks-no-addon" {
+				assert.Len(t, filters, 5)
+			} else {
+				assert.Empty(t, filters)
+			}
+			for _, f := range filters {
+				assert.Contains(t, c.groups, f.Inputs["logGroupName"])
+				if c.target == "eks" {
+					assert.Equal(t, "/aws/containerinsights/dsr1-test/application", f.Inputs["logGroupName"])
+					assert.Contains(t, f.Inputs["pattern"], `$.kubernetes.container_name = "guardrail"`)
+					assert.Contains(t, f.Inputs["pattern"], `$.kubernetes.namespace_name = "`+
+						k8s(t, p, "kubernetes:apps/v1:Deployment")["metadata"].(map[string]any)["namespace"].(string)+`"`)
+				}
+			}
+			if strings.HasPrefix(c.target, "eks") {
+				// No scrape of any replica's vLLM is the alarm, not a quiet OK.
+				for _, a := range byType(p, "aws:cloudwatch/metricAlarm:MetricAlarm") {
+					if a.Inputs["name"] == "dsr1-test-not-answering" {
+						assert.Equal(t, "breaching", a.Inputs["treatMissingData"])
+					}
+				}
 			}
 
 			// The dashboard is valid JSON and draws only published metrics.

@@ -32,6 +32,10 @@ const Namespace = "deepseek-r1"
 // name (the stack's pods-restarting alarm).
 const Workload = "vllm"
 
+// GuardrailContainer names the gateway's container: the EKS target's audit
+// metric filters select its records in the application log group by it.
+const GuardrailContainer = "guardrail"
+
 // serviceAccount is the identity whose IAM role may read the weights.
 const serviceAccount = "vllm"
 
@@ -600,7 +604,7 @@ func guardrailContainer(args *Args) corev1.ContainerArray {
 	healthz := &corev1.ProbeArgs{HttpGet: &corev1.HTTPGetActionArgs{Path: pulumi.String("/healthz"), Port: pulumi.String("http")},
 		PeriodSeconds: pulumi.Int(10), TimeoutSeconds: pulumi.Int(probeTimeoutSeconds)}
 	return corev1.ContainerArray{corev1.ContainerArgs{
-		Name:  pulumi.String("guardrail"),
+		Name:  pulumi.String(GuardrailContainer),
 		Image: pulumi.String(g.Image),
 		Args: pulumi.ToStringArray([]string{
 			"-listen", fmt.Sprintf("0.0.0.0:%d", args.ServicePort),

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"sort"
+	"strings"
 )
 
 // MetricFilter is a CloudWatch Logs metric filter: a JSON filter pattern on
@@ -93,6 +94,45 @@ func GatewayAuditFilters(stack string) ([]MetricFilter, error) {
 			Pattern: `{ $.stream IS TRUE && $.ttfb_ms > 0 && ` + checkedRoutes + ` }`, Value: "$.ttfb_ms",
 			Metric: m(MetricGatewayFirstByte, "Milliseconds", "p90", "streaming time to first byte as clients see it: the model's time to first token plus queueing and the gateway's hold-back")},
 	}, nil
+}
+
+// Fluent Bit record fields of the Amazon CloudWatch Observability add-on's
+// application log group: its kubernetes filter runs with Merge_Log On and
+// Merge_Log_Key log_processed, so a container line that is JSON (the
+// gateway's audit record) arrives parsed under log_processed, beside the
+// raw line (log), the CRI stream (stream: stdout or stderr) and the pod's
+// kubernetes metadata (aws-observability/helm-charts,
+// charts/amazon-cloudwatch-observability/values.yaml at
+// amazon-cloudwatch-observability-6.4.0, containerLogs.fluentBit.config
+// application-log.conf).
+const (
+	FluentBitParsedKey = "log_processed"
+	fluentBitNamespace = "$.kubernetes.namespace_name"
+	fluentBitContainer = "$.kubernetes.container_name"
+)
+
+// EKSGatewayAuditFilters are GatewayAuditFilters on the EKS add-on's
+// application log group, where every container of the cluster writes: the
+// same metrics, from the gateway container's records only (its namespace
+// and container name), with each audit field read under log_processed
+// (a top-level $.stream is the CRI stream there, not the audit record's).
+func EKSGatewayAuditFilters(stack, namespace, container string) ([]MetricFilter, error) {
+	base, err := GatewayAuditFilters(stack)
+	if err != nil {
+		return nil, err
+	}
+	scope := fmt.Sprintf(`%s = "%s" && %s = "%s"`, fluentBitNamespace, namespace, fluentBitContainer, container)
+	out := make([]MetricFilter, len(base))
+	for i, f := range base {
+		f.LogGroupKey = LogEKSApplication
+		inner := strings.TrimSuffix(strings.TrimPrefix(strings.TrimSpace(f.Pattern), "{"), "}")
+		f.Pattern = "{ " + scope + " && " + auditField.ReplaceAllString(strings.TrimSpace(inner), "$$."+FluentBitParsedKey+".$1") + " }"
+		if strings.HasPrefix(f.Value, "$.") {
+			f.Value = "$." + FluentBitParsedKey + "." + strings.TrimPrefix(f.Value, "$.")
+		}
+		out[i] = f
+	}
+	return out, nil
 }
 
 // Validate checks a filter's own rules and that its metric is valid.

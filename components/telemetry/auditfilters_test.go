@@ -20,7 +20,7 @@ import (
 // counts the wrong records fails here.
 func filterMatch(t *testing.T, pattern string, record map[string]any) bool {
 	t.Helper()
-	toks := regexp.MustCompile(`\s*(\{|\}|\(|\)|&&|\|\||>=|<=|!=|=|>|<|\$\.[a-z_]+|"[^"]*"|-?[0-9.]+|IS|TRUE|FALSE)`).FindAllStringSubmatch(pattern, -1)
+	toks := regexp.MustCompile(`\s*(\{|\}|\(|\)|&&|\|\||>=|<=|!=|=|>|<|\$\.[a-z_]+(?:\.[a-z_]+)*|"[^"]*"|-?[0-9.]+|IS|TRUE|FALSE)`).FindAllStringSubmatch(pattern, -1)
 	var tk []string
 	for _, m := range toks {
 		tk = append(tk, m[1])
@@ -69,8 +69,7 @@ func (p *parser) term() bool {
 		require.Equal(p.t, ")", p.next())
 		return v
 	}
-	field := strings.TrimPrefix(p.next(), "$.")
-	got, present := p.rec[field]
+	got, present := lookup(p.rec, strings.Split(strings.TrimPrefix(p.next(), "$."), "."))
 	op := p.next()
 	if op == "IS" {
 		want := p.next() == "TRUE"
@@ -108,6 +107,19 @@ func (p *parser) term() bool {
 	}
 	p.t.Fatalf("operator %q", op)
 	return false
+}
+
+// lookup follows a $.a.b path through nested objects.
+func lookup(rec map[string]any, path []string) (any, bool) {
+	v, ok := rec[path[0]]
+	if !ok || len(path) == 1 {
+		return v, ok
+	}
+	m, isMap := v.(map[string]any)
+	if !isMap {
+		return nil, false
+	}
+	return lookup(m, path[1:])
 }
 
 // record is an audit record as the gateway writes it (audit.go finish).
@@ -175,6 +187,76 @@ func TestFilterMatchCatches(t *testing.T) {
 	assert.False(t, filterMatch(t, `{ $.status >= 500 }`, r))
 	assert.True(t, filterMatch(t, `{ $.status = 200 && ($.outcome = "x" || $.ttfb_ms > 300) }`, r))
 	assert.False(t, filterMatch(t, `{ $.missing = 1 }`, r))
+	nested := map[string]any{"k": map[string]any{"c": "guardrail"}, "log_processed": r}
+	assert.True(t, filterMatch(t, `{ $.k.c = "guardrail" && $.log_processed.stream IS TRUE }`, nested))
+	assert.False(t, filterMatch(t, `{ $.k.c = "vllm" }`, nested))
+	assert.False(t, filterMatch(t, `{ $.k.c.d = "guardrail" }`, nested))
+}
+
+// fluentBitRecord is a container line as the CloudWatch Observability
+// add-on's Fluent Bit sends it to the application log group: the raw line,
+// its CRI stream, the pod's metadata and, for a JSON line, the line parsed
+// under log_processed (Merge_Log On, Merge_Log_Key log_processed).
+func fluentBitRecord(t *testing.T, namespace, container, line string) map[string]any {
+	t.Helper()
+	r := map[string]any{"log": line, "stream": "stdout", "time": "2026-11-30T08:00:00.000000000Z",
+		"kubernetes": map[string]any{"namespace_name": namespace, "container_name": container, "pod_name": "vllm-abc",
+			"host": "ip-10-0-1-2.cn-northwest-1.compute.internal"}}
+	var parsed map[string]any
+	if json.Unmarshal([]byte(line), &parsed) == nil {
+		r[FluentBitParsedKey] = parsed
+	}
+	return r
+}
+
+// On EKS the filters count the gateway container's records exactly as the
+// EC2 ones count the audit log, and nothing else in the shared group: not
+// another container's JSON line with the same fields, not the gateway's
+// records of another namespace, not vLLM's text lines.
+func TestEKSGatewayAuditFiltersSelect(t *testing.T) {
+	filters, err := EKSGatewayAuditFilters("prod", "deepseek-r1", "guardrail")
+	require.NoError(t, err)
+	base, err := GatewayAuditFilters("prod")
+	require.NoError(t, err)
+	require.Len(t, filters, len(base))
+	gw := func(js string) map[string]any { return fluentBitRecord(t, "deepseek-r1", "guardrail", js) }
+	records := map[string]map[string]any{
+		"ok": gw(recOK), "stream": gw(recStream), "blocked": gw(recBlocked), "upstream": gw(recUpstream),
+		"models": gw(recModels), "unauthorized": gw(recUnauth), "no first byte": gw(recNoFirst),
+		"other container":   fluentBitRecord(t, "deepseek-r1", "vllm", recUpstream),
+		"other namespace":   fluentBitRecord(t, "default", "guardrail", recUpstream),
+		"vllm text":         fluentBitRecord(t, "deepseek-r1", "vllm", "INFO 11-30 08:00:00 Received request chatcmpl-a"),
+		"gateway plain log": fluentBitRecord(t, "deepseek-r1", "guardrail", "listening on 0.0.0.0:8000"),
+	}
+	want := map[string][]string{
+		MetricGatewayRequests:     {"ok", "stream", "blocked", "upstream", "models", "unauthorized", "no first byte"},
+		MetricGatewayServerErrors: {"upstream", "no first byte"},
+		MetricGatewayBlocked:      {"blocked"},
+		MetricGatewayLatency:      {"ok", "blocked"},
+		MetricGatewayFirstByte:    {"stream"},
+	}
+	for i, f := range filters {
+		t.Run(f.Name, func(t *testing.T) {
+			assert.Equal(t, LogEKSApplication, f.LogGroupKey)
+			assert.Equal(t, base[i].Metric, f.Metric, "the same metric as on ec2 and sagemaker")
+			require.NoError(t, f.Validate())
+			var got []string
+			for name, r := range records {
+				if filterMatch(t, f.Pattern, r) {
+					got = append(got, name)
+				}
+			}
+			assert.ElementsMatch(t, want[f.Name], got)
+			if strings.HasPrefix(f.Value, "$.") {
+				assert.Contains(t, f.Pattern, f.Value, "the value's field is in the pattern")
+				v, ok := lookup(records["ok"], strings.Split(strings.TrimPrefix(f.Value, "$."), "."))
+				if f.Name == MetricGatewayLatency {
+					assert.True(t, ok)
+					assert.InDelta(t, 812.5, v, 0)
+				}
+			}
+		})
+	}
 }
 
 // A value filter takes the value from a field its pattern matches (the

@@ -154,18 +154,29 @@ func TestSageMakerAndEKSDimensions(t *testing.T) {
 		assert.True(t, slices.ContainsFunc(SageMakerMetrics(), func(m Metric) bool { return m.Name == name }), name)
 	}
 	eks := catalogs(t)["eks with gateway"]
-	insights := 0
+	insights, filtered := 0, 0
 	for _, m := range eks {
-		if m.Origin == OriginAWS {
+		switch m.Origin {
+		case OriginAWS:
 			insights++
 			assert.Equal(t, ContainerInsightsNamespace, m.Namespace, m.Key())
 			assert.Equal(t, DimClusterName, m.Dimensions[0], m.Key())
-		} else {
+		case OriginLogFilter:
+			// The gateway's audit records in the add-on's application group.
+			filtered++
+			assert.Empty(t, m.Dimensions, m.Key())
+		default:
 			assert.Equal(t, OriginPrometheus, m.Origin, "%s: the sidecar publishes only its scrape", m.Key())
 			assert.Equal(t, []string{StackDimension}, m.Dimensions[:1], m.Key())
 		}
 	}
 	assert.Equal(t, 6, insights)
+	assert.Equal(t, 5, filtered)
+	noAddon, err := EKSMetrics(EKSOptions{Stack: "prod", Gateway: true})
+	require.NoError(t, err)
+	for _, m := range noAddon {
+		assert.NotEqual(t, OriginLogFilter, m.Origin, "%s: without the add-on no log reaches CloudWatch to filter", m.Key())
+	}
 }
 
 // The EKS sidecar publishes vLLM's and the gateway's metrics exactly as

@@ -29,10 +29,12 @@ type EKSOptions struct {
 // publishes them as Embedded Metric Format: the same names, namespace
 // (DeepSeekR1CN/<stack>) and dimensions as on EC2 (PrometheusMetrics). All
 // replicas publish under the same Stack value, so Sum adds the pods and
-// Maximum is the busiest pod. There are no audit-log metric filters on EKS
-// (the gateway's audit records go to the add-on's application log group
-// among every container's lines), so no latency metric: vLLM's and the
-// gateway's latencies are histograms, which the agent drops.
+// Maximum is the busiest pod. vLLM's and the gateway's latencies are
+// histograms, which the agent drops; with the add-on and the gateway, the
+// gateway's audit records reach the add-on's application log group, and
+// EKSGatewayAuditFilters turn them into the same request, 5xx, block and
+// latency metrics as on EC2 (without the add-on there is no latency
+// metric on EKS).
 //
 // The Container Insights (enhanced observability) metrics come from the
 // Amazon CloudWatch Observability add-on's agent, at cluster level so that
@@ -48,6 +50,15 @@ func EKSMetrics(o EKSOptions) ([]Metric, error) {
 	out := PrometheusMetrics(ns, o.Gateway)
 	if !o.ContainerInsights {
 		return out, nil
+	}
+	if o.Gateway {
+		filters, err := EKSGatewayAuditFilters(o.Stack, "", "")
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range filters {
+			out = append(out, f.Metric)
+		}
 	}
 	const src = "CloudWatch agent translator/tocwconfig/sampleConfig/emf_and_kubernetes_with_gpu_config.yaml (awsemf/containerinsights metric_declarations)"
 	c := []string{DimClusterName}
