@@ -86,6 +86,7 @@ type Config struct {
 	SageMakerMaxInstances           int
 	SageMakerInvocationsPerInstance int
 	SageMakerNetworkIsolation       bool
+	SageMakerInferenceAMIVersion    string
 
 	EKSKubernetesVersion    string
 	EKSPublicAccessCIDRs    []string
@@ -341,6 +342,7 @@ func Load(src configSource) (*Config, error) {
 	c.SageMakerMaxInstances = r.int("sagemakerMaxInstances", 1, 1, 100)
 	c.SageMakerInvocationsPerInstance = r.int("sagemakerInvocationsPerInstance", 10, 1, 100000)
 	c.SageMakerNetworkIsolation = r.bool("sagemakerNetworkIsolation", true)
+	c.SageMakerInferenceAMIVersion = r.string("sagemakerInferenceAmiVersion", InferenceAMIAuto)
 
 	c.EKSKubernetesVersion = r.string("eksKubernetesVersion", "1.33")
 	c.EKSPublicAccessCIDRs = r.strings("eksPublicAccessCidrs")

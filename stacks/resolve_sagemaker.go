@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -31,6 +32,42 @@ type SageMakerSettings struct {
 	// VolumeSizeGiB is the ML storage volume, 0 where the instance type has
 	// local NVMe (SageMaker accepts no volume size there).
 	VolumeSizeGiB int
+	// InferenceAMIVersion is the hosts' AMI (ProductionVariant
+	// InferenceAmiVersion); "" leaves SageMaker's default.
+	InferenceAMIVersion string
+}
+
+// Host AMIs of SageMaker real-time endpoints (ProductionVariant
+// InferenceAmiVersion, SageMaker API reference, and "Best practices to
+// minimize interruptions during GPU driver upgrades" in the SageMaker
+// developer guide, also on docs.amazonaws.cn): without one, ml.g4dn, ml.g5
+// and ml.p4d endpoints get NVIDIA driver 470 (CUDA 11.4), on which neither
+// vLLM's CUDA 12.8 image (the custom container) nor LMI 15 (cu128) starts
+// without forward-compatibility libraries. Drivers 535 and 550 run CUDA
+// 12.x by CUDA's minor version compatibility. The API reference lists
+// ml.p3 for gpu-2 only, so auto picks that there.
+const (
+	InferenceAMIAuto  = "auto"
+	InferenceAMINone  = "none"
+	inferenceAMIGPU2  = "al2-ami-sagemaker-inference-gpu-2"
+	inferenceAMIGPU21 = "al2-ami-sagemaker-inference-gpu-2-1"
+	inferenceAMIGPU31 = "al2-ami-sagemaker-inference-gpu-3-1"
+)
+
+var inferenceAMIVersions = []string{InferenceAMIAuto, InferenceAMINone, inferenceAMIGPU2, inferenceAMIGPU21, inferenceAMIGPU31}
+
+// inferenceAMI resolves sagemakerInferenceAmiVersion for an instance type.
+func inferenceAMI(configured, instanceType string) string {
+	switch configured {
+	case InferenceAMIAuto:
+		if strings.HasPrefix(instanceType, "ml.p3.") {
+			return inferenceAMIGPU2
+		}
+		return inferenceAMIGPU31
+	case InferenceAMINone:
+		return ""
+	}
+	return configured
 }
 
 // SageMaker containers (deepseek-r1-cn:sagemakerContainer).
@@ -91,6 +128,11 @@ func checkSageMaker(c *Config, reg region.Info) []error {
 		fail("sagemakerImage", c.SageMakerImage, "must name a version or digest, not :latest: SageMaker pins the "+
 			"image it started with, so a moved tag would serve two builds behind one endpoint")
 	}
+	if !slices.Contains(inferenceAMIVersions, c.SageMakerInferenceAMIVersion) {
+		fail("sagemakerInferenceAmiVersion", c.SageMakerInferenceAMIVersion, "must be one of %s: the host AMI "+
+			"decides the NVIDIA driver, and vLLM's CUDA 12 images need 535 or later (%s has 550)",
+			strings.Join(inferenceAMIVersions, ", "), inferenceAMIGPU31)
+	}
 	switch c.SageMakerContainer {
 	case ContainerCustom:
 		if _, err := vllm.ParseVersion(c.VLLMVersion); err != nil {
@@ -146,6 +188,21 @@ func resolveSageMaker(d *Deployment) error {
 	s.DownloadTimeoutSeconds, s.StartupTimeoutSeconds = sageMakerTimeouts(d.Decision.WeightsGiB)
 	if d.Instance.LocalNVMeGB == 0 {
 		s.VolumeSizeGiB = 30 + int(math.Ceil(d.Decision.WeightsGiB*1.2/10))*10
+	}
+	s.InferenceAMIVersion = inferenceAMI(c.SageMakerInferenceAMIVersion, d.Decision.InstanceType)
+	if s.InferenceAMIVersion == "" {
+		d.Decision.Notes = append(d.Decision.Notes, "sagemakerInferenceAmiVersion none: SageMaker's default host AMI "+
+			"has NVIDIA driver 470 (CUDA 11.4) on ml.g4dn and ml.g5, older than the container's CUDA 12; it starts only "+
+			"if the image brings CUDA forward-compatibility libraries")
+	} else {
+		d.Decision.Notes = append(d.Decision.Notes, "SageMaker host AMI "+s.InferenceAMIVersion+
+			" (sagemakerInferenceAmiVersion): a CUDA 12 driver for the container")
+	}
+	if c.SageMakerMaxInstances > c.SageMakerMinInstances {
+		d.Decision.Notes = append(d.Decision.Notes, fmt.Sprintf("autoscaling %d to %d instances: SageMaker refuses "+
+			"an instance type change while the variant is registered for autoscaling, so change the type in two "+
+			"`pulumi up`s: first sagemakerMaxInstances = sagemakerMinInstances (deregisters it), then the type and "+
+			"sagemakerMaxInstances back", c.SageMakerMinInstances, c.SageMakerMaxInstances))
 	}
 	d.Cost.Notes = append(d.Cost.Notes, "SageMaker hosting (ml.*) prices are their own and are not in the sourced "+
 		"tables; instance types were ordered by the EC2 price of the same hardware")

@@ -93,6 +93,7 @@ func deploySageMaker(ctx *pulumi.Context, d *Deployment) error {
 		StartupTimeoutSeconds:        s.StartupTimeoutSeconds,
 		DownloadTimeoutSeconds:       s.DownloadTimeoutSeconds,
 		VolumeSizeGiB:                s.VolumeSizeGiB,
+		InferenceAMIVersion:          s.InferenceAMIVersion,
 		KMSKeyARN:                    c.KMSKeyARN,
 		MinInstances:                 c.SageMakerMinInstances,
 		MaxInstances:                 c.SageMakerMaxInstances,

@@ -364,3 +364,52 @@ func TestSageMakerEndpointName(t *testing.T) {
 		assert.Regexp(t, `^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$`, got)
 	}
 }
+
+// TestSageMakerHostDriver: SageMaker's default host AMI for ml.g4dn and
+// ml.g5 endpoints has NVIDIA driver 470 (CUDA 11.4; "Best practices to
+// minimize interruptions during GPU driver upgrades"), too old for vLLM's
+// CUDA 12 images, so the endpoint configuration names a host AMI with a
+// CUDA 12 driver (ProductionVariant InferenceAmiVersion).
+func TestSageMakerHostDriver(t *testing.T) {
+	cases := []struct {
+		name, want string
+		values     map[string]string
+	}{
+		{"default on ml.g5", "al2-ami-sagemaker-inference-gpu-3-1", sagemakerCfg("cn-northwest-1")},
+		{"lmi too", "al2-ami-sagemaker-inference-gpu-3-1", sagemakerCfg("cn-north-1", "sagemakerContainer", "lmi")},
+		{"explicit", "al2-ami-sagemaker-inference-gpu-2-1",
+			sagemakerCfg("cn-northwest-1", "sagemakerInferenceAmiVersion", "al2-ami-sagemaker-inference-gpu-2-1")},
+		{"none leaves SageMaker's default", "", sagemakerCfg("us-east-1", "sagemakerInferenceAmiVersion", "none")},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			inProject(t)
+			p := mustPlan(t, c.values)
+			v := one(t, p, "aws:sagemaker/endpointConfiguration:EndpointConfiguration").Inputs["productionVariants"].([]any)[0].(map[string]any)
+			if c.want == "" {
+				assert.NotContains(t, v, "inferenceAmiVersion")
+				assert.Contains(t, strings.Join(p.Sizing.Notes, "\n"), "driver 470")
+			} else {
+				assert.Equal(t, c.want, v["inferenceAmiVersion"])
+			}
+		})
+	}
+	err := configErr(t, sagemakerCfg("cn-northwest-1", "sagemakerInferenceAmiVersion", "al2-ami-sagemaker-inference-gpu-9"))
+	assert.Contains(t, err.Error(), `deepseek-r1-cn:sagemakerInferenceAmiVersion = "al2-ami-sagemaker-inference-gpu-9"`)
+	assert.Contains(t, err.Error(), "al2-ami-sagemaker-inference-gpu-3-1")
+}
+
+// TestSageMakerAutoscalingOnlyWhenItCanScale: SageMaker refuses an
+// UpdateEndpoint that changes the instance type of a variant registered
+// with Application Auto Scaling ("Update endpoints that use auto scaling"),
+// so a target is registered only where it can do something (max > min),
+// and the plan says how to change the type when it is.
+func TestSageMakerAutoscalingOnlyWhenItCanScale(t *testing.T) {
+	inProject(t)
+	fixed := mustPlan(t, sagemakerCfg("cn-northwest-1", "sagemakerMinInstances", "1", "sagemakerMaxInstances", "1"))
+	assert.Empty(t, byType(fixed, "aws:appautoscaling/target:Target"))
+	assert.Empty(t, byType(fixed, "aws:appautoscaling/policy:Policy"))
+	scaling := mustPlan(t, sagemakerCfg("cn-northwest-1", "sagemakerMinInstances", "1", "sagemakerMaxInstances", "2"))
+	one(t, scaling, "aws:appautoscaling/target:Target")
+	assert.Contains(t, strings.Join(scaling.Sizing.Notes, "\n"), "sagemakerMaxInstances")
+}

@@ -56,12 +56,19 @@ type runOptions struct {
 	stopTimeout  time.Duration
 	// listening, if set, is told the address once the port is open.
 	listening func(net.Addr)
+	// driverVersionFile is where the host's NVIDIA driver version is read
+	// ("" skips the check), cudaCompatDir where the image would keep CUDA's
+	// forward-compatibility libraries (checkDriver).
+	driverVersionFile string
+	cudaCompatDir     string
 }
 
 var productionOptions = runOptions{
-	healthInterval: time.Second,
-	drainTimeout:   18 * time.Second,
-	stopTimeout:    10 * time.Second,
+	healthInterval:    time.Second,
+	drainTimeout:      18 * time.Second,
+	stopTimeout:       10 * time.Second,
+	driverVersionFile: "/proc/driver/nvidia/version",
+	cudaCompatDir:     "/usr/local/cuda/compat",
 }
 
 func main() {
@@ -84,6 +91,15 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 	c, err := loadConfig(args, environ)
 	if err != nil {
 		return fail(exitConfig, err)
+	}
+	if o.driverVersionFile != "" {
+		// A driver too old for CUDA 12 would fail inside vLLM minutes later
+		// with a CUDA error; say which setting fixes it, now.
+		driver, err := checkDriver(o.driverVersionFile, o.cudaCompatDir)
+		if err != nil {
+			return fail(exitConfig, err)
+		}
+		logger.Info("NVIDIA driver", "version", driver)
 	}
 	vllmPort, err := pickPort(c.safePorts, c.port)
 	if err != nil {

@@ -75,6 +75,9 @@ type Args struct {
 	// VolumeSizeGiB is the ML storage volume; 0 for instance types with
 	// local NVMe storage, where SageMaker does not accept one.
 	VolumeSizeGiB int
+	// InferenceAMIVersion is the hosts' AMI, which decides the NVIDIA
+	// driver (ProductionVariant InferenceAmiVersion); "" leaves SageMaker's.
+	InferenceAMIVersion string
 	// KMSKeyARN is the customer managed key of the weights bucket, which the
 	// role may use, and encrypts the ML storage volume where there is one.
 	// Local NVMe instance storage is encrypted by the hardware and SageMaker
@@ -83,7 +86,9 @@ type Args struct {
 
 	// MinInstances, MaxInstances and TargetInvocationsPerInstance drive
 	// target-tracking autoscaling on SageMakerVariantInvocationsPerInstance
-	// (invocations per minute per instance).
+	// (invocations per minute per instance). With MaxInstances equal to
+	// MinInstances no scalable target is registered: it could not scale,
+	// and SageMaker refuses an instance type change of a registered variant.
 	MinInstances                 int
 	MaxInstances                 int
 	TargetInvocationsPerInstance int
@@ -214,6 +219,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		ContainerStartupHealthCheckTimeoutInSeconds: pulumi.Int(args.StartupTimeoutSeconds),
 		ModelDataDownloadTimeoutInSeconds:           pulumi.Int(args.DownloadTimeoutSeconds),
 	}
+	if args.InferenceAMIVersion != "" {
+		variant.InferenceAmiVersion = pulumi.String(args.InferenceAMIVersion)
+	}
 	configArgs := &awssm.EndpointConfigurationArgs{
 		ProductionVariants: awssm.EndpointConfigurationProductionVariantArray{variant},
 	}
@@ -239,6 +247,28 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		return nil, fmt.Errorf("sagemaker endpoint %s: endpoint: %w", name, err)
 	}
 
+	if args.MaxInstances > args.MinInstances {
+		if err := autoscaling(ctx, name, args, endpoint, parent); err != nil {
+			return nil, fmt.Errorf("sagemaker endpoint %s: %w", name, err)
+		}
+	}
+
+	e.EndpointName = endpoint.Name
+	e.EndpointARN = endpoint.Arn
+	e.RoleARN = role.Arn
+	if err := ctx.RegisterResourceOutputs(e, pulumi.Map{
+		"endpointName": e.EndpointName,
+		"endpointArn":  e.EndpointARN,
+		"roleArn":      e.RoleARN,
+	}); err != nil {
+		return nil, err
+	}
+	return e, nil
+}
+
+// autoscaling registers the variant with Application Auto Scaling and
+// tracks invocations per instance.
+func autoscaling(ctx *pulumi.Context, name string, args *Args, endpoint *awssm.Endpoint, parent pulumi.ResourceOption) error {
 	target, err := appautoscaling.NewTarget(ctx, name, &appautoscaling.TargetArgs{
 		ServiceNamespace:  pulumi.String("sagemaker"),
 		ScalableDimension: pulumi.String("sagemaker:variant:DesiredInstanceCount"),
@@ -247,7 +277,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		MaxCapacity:       pulumi.Int(args.MaxInstances),
 	}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("sagemaker endpoint %s: scaling target: %w", name, err)
+		return fmt.Errorf("scaling target: %w", err)
 	}
 	if _, err := appautoscaling.NewPolicy(ctx, name, &appautoscaling.PolicyArgs{
 		PolicyType:        pulumi.String("TargetTrackingScaling"),
@@ -265,20 +295,9 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 			ScaleInCooldown:  pulumi.Int(900),
 		},
 	}, parent); err != nil {
-		return nil, fmt.Errorf("sagemaker endpoint %s: scaling policy: %w", name, err)
+		return fmt.Errorf("scaling policy: %w", err)
 	}
-
-	e.EndpointName = endpoint.Name
-	e.EndpointARN = endpoint.Arn
-	e.RoleARN = role.Arn
-	if err := ctx.RegisterResourceOutputs(e, pulumi.Map{
-		"endpointName": e.EndpointName,
-		"endpointArn":  e.EndpointARN,
-		"roleArn":      e.RoleARN,
-	}); err != nil {
-		return nil, err
-	}
-	return e, nil
+	return nil
 }
 
 // ExecutionPolicy is the execution role's only policy: read the weights
