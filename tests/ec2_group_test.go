@@ -58,6 +58,11 @@ func TestEC2AutoScalingGroup(t *testing.T) {
 			hc := tg.Inputs["healthCheck"].(map[string]any)
 			assert.Equal(t, "HTTP", hc["protocol"])
 			assert.Equal(t, "/health", hc["path"], "vLLM's health route, which needs no API key")
+			// A restart of vLLM (crash, reboot) is systemd's to heal: the
+			// load balancer calls the server unhealthy, and the group
+			// replaces it, only after a warm restart's time.
+			assert.GreaterOrEqual(t, toFloat(hc["unhealthyThreshold"])*toFloat(hc["interval"]), 300.0)
+			assert.LessOrEqual(t, toFloat(hc["unhealthyThreshold"]), 10.0, "the NLB's maximum")
 			listener := one(t, p, "aws:lb/listener:Listener")
 			assert.EqualValues(t, 8000, listener.Inputs["port"])
 			assert.EqualValues(t, 3600, listener.Inputs["tcpIdleTimeoutSeconds"], "a non-streamed answer may think for long")
@@ -98,6 +103,43 @@ func TestEC2EachTemplateIsSizedForItsType(t *testing.T) {
 	}
 	assert.Equal(t, 4, p.Fallbacks[1].Sizing.TensorParallelSize)
 	assert.Contains(t, strings.Join(p.Fallbacks[1].Sizing.Notes, " "), "FlexAttention")
+}
+
+func toFloat(v any) float64 {
+	switch n := v.(type) {
+	case float64:
+		return n
+	case int:
+		return float64(n)
+	}
+	return -1
+}
+
+// TestEC2SecurityGroupHasOnePermissionPerCIDR: EC2 refuses an API-port
+// permission given twice, as when allowedCidrs holds the VPC's CIDR (the
+// default) besides the health checks' rule; the stand-in refuses it too.
+func TestEC2SecurityGroupHasOnePermissionPerCIDR(t *testing.T) {
+	for _, c := range []struct {
+		name   string
+		values map[string]string
+		want   []any
+	}{
+		{"default: the VPC", cfg("aws:region", "cn-northwest-1"), []any{"10.0.0.0/16"}},
+		{"clients and the VPC", cfg("aws:region", "cn-north-1", "allowedCidrs", `["10.0.0.0/16", "192.168.0.0/24", "192.168.0.0/24"]`),
+			[]any{"10.0.0.0/16", "192.168.0.0/24"}},
+		{"clients outside the VPC", cfg("aws:region", "us-east-1", "allowedCidrs", `["172.16.0.0/12"]`),
+			[]any{"172.16.0.0/12", "10.0.0.0/16"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p := mustPlan(t, c.values)
+			sg := byName(t, p, "aws:ec2/securityGroup:SecurityGroup", "dsr1-vllm")
+			ingress := sg.Inputs["ingress"].([]any)
+			require.Len(t, ingress, 1, "one rule for the API port")
+			rule := ingress[0].(map[string]any)
+			assert.ElementsMatch(t, c.want, rule["cidrBlocks"])
+			assert.EqualValues(t, 8000, rule["fromPort"])
+		})
+	}
 }
 
 func TestEC2GroupOptions(t *testing.T) {

@@ -149,13 +149,11 @@ func TestEC2SecureByDefault(t *testing.T) {
 		assertNoOpenIngress(t, p)
 		api := byName(t, p, "aws:ec2/securityGroup:SecurityGroup", "dsr1-vllm")
 		rules := api.Inputs["ingress"].([]any)
-		require.Len(t, rules, 2)
-		for _, r := range rules {
-			rule := r.(map[string]any)
-			assert.Equal(t, []any{"10.0.0.0/16"}, rule["cidrBlocks"], "defaults to the VPC CIDR")
-			assert.EqualValues(t, 8000, rule["fromPort"])
-			assert.EqualValues(t, 8000, rule["toPort"])
-		}
+		require.Len(t, rules, 1)
+		rule := rules[0].(map[string]any)
+		assert.Equal(t, []any{"10.0.0.0/16"}, rule["cidrBlocks"], "defaults to the VPC CIDR, once")
+		assert.EqualValues(t, 8000, rule["fromPort"])
+		assert.EqualValues(t, 8000, rule["toPort"])
 	})
 	t.Run("the load balancer is internal", func(t *testing.T) {
 		nlb := one(t, p, "aws:lb/loadBalancer:LoadBalancer")
@@ -313,7 +311,8 @@ func TestEC2ExistingNetworkAndBucket(t *testing.T) {
 
 	api := byName(t, p, "aws:ec2/securityGroup:SecurityGroup", "dsr1-vllm")
 	rule := api.Inputs["ingress"].([]any)[0].(map[string]any)
-	assert.Equal(t, []any{"10.20.0.0/16", "192.168.1.0/24"}, rule["cidrBlocks"])
+	assert.Equal(t, []any{"10.20.0.0/16", "192.168.1.0/24", "10.0.0.0/16"}, rule["cidrBlocks"],
+		"the clients, then the VPC for the load balancer's health checks (the stand-in's VPC is 10.0.0.0/16)")
 
 	doc := parsePolicy(t, one(t, p, "aws:iam/rolePolicy:RolePolicy").Inputs["policy"])
 	assert.Equal(t, []string{"arn:aws-cn:s3:::my-weights/r1/qwen7b/*"}, doc.Statement[1].Resource)

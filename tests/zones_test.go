@@ -128,3 +128,25 @@ func TestZoneConfigNeedsTwo(t *testing.T) {
 	err = configErr(t, eksCfg("cn-northwest-1", "vpcId", "vpc-0abc1234", "subnetIds", `["subnet-0abc1234"]`))
 	assert.Contains(t, err.Error(), `deepseek-r1-cn:subnetIds = "subnet-0abc1234": lists one subnet; the eks target`)
 }
+
+// TestStandinRefusesWhatAWSRefuses: the stand-in answers a create the way
+// EC2 does for the inputs it checks, so that a plan the mocks accept is not
+// one AWS refuses for these reasons.
+func TestStandinRefusesWhatAWSRefuses(t *testing.T) {
+	t.Run("an endpoint service China does not have", func(t *testing.T) {
+		// Systems Manager keeps com.amazonaws in China; the cn. name does not exist.
+		_, err := run(cfg("aws:region", "cn-northwest-1",
+			"vpcEndpointServiceNames", `{"ssm": "cn.com.amazonaws.cn-northwest-1.ssm"}`))
+		require.Error(t, err)
+		assert.Contains(t, err.Error(), "InvalidServiceName: The Vpc Endpoint Service 'cn.com.amazonaws.cn-northwest-1.ssm' does not exist")
+	})
+	t.Run("every endpoint of the shipped China stacks exists", func(t *testing.T) {
+		for _, values := range []map[string]string{
+			cfg("aws:region", "cn-northwest-1"), cfg("aws:region", "cn-north-1"),
+			sagemakerCfg("cn-northwest-1"), eksCfg("cn-north-1"),
+		} {
+			p := mustPlan(t, values)
+			assert.NotEmpty(t, byType(p, "aws:ec2/vpcEndpoint:VpcEndpoint"))
+		}
+	})
+}

@@ -77,22 +77,23 @@ func InstancePolicy(args *Args, bucket, secretARN string) iamdoc.Document {
 // securityGroup opens the API port to the allowed networks (clients reach
 // the instance through the load balancer, which keeps their address) and to
 // the VPC (the load balancer's health checks come from its private
-// addresses); nothing else, and never SSH.
+// addresses); nothing else, and never SSH. One rule holds both, each CIDR
+// once: EC2 refuses a permission that appears twice in a request ("The same
+// permission must not appear multiple times"), which two rules would send
+// whenever allowedCidrs holds the VPC's CIDR, as it does by default.
 func securityGroup(ctx *pulumi.Context, name string, args *Args, parent pulumi.ResourceOption) (*awsec2.SecurityGroup, error) {
 	port := args.APIPort
+	cidrs := pulumi.All(args.AllowedCIDRs, args.VpcCIDR).ApplyT(func(v []any) []string {
+		return uniqueCIDRs(append(append([]string(nil), v[0].([]string)...), v[1].(string)))
+	}).(pulumi.StringArrayOutput)
 	sg, err := awsec2.NewSecurityGroup(ctx, name, &awsec2.SecurityGroupArgs{
 		VpcId:       args.VpcID,
 		Description: pulumi.String(fmt.Sprintf("OpenAI-compatible API on port %d from allowed CIDRs and the load balancer only; no SSH", port)),
 		Ingress: awsec2.SecurityGroupIngressArray{
 			awsec2.SecurityGroupIngressArgs{
-				Description: pulumi.String("OpenAI-compatible API through the load balancer"),
+				Description: pulumi.String("OpenAI-compatible API through the load balancer, and its health checks from the VPC"),
 				Protocol:    pulumi.String("tcp"), FromPort: pulumi.Int(port), ToPort: pulumi.Int(port),
-				CidrBlocks: args.AllowedCIDRs,
-			},
-			awsec2.SecurityGroupIngressArgs{
-				Description: pulumi.String("Load balancer health checks"),
-				Protocol:    pulumi.String("tcp"), FromPort: pulumi.Int(port), ToPort: pulumi.Int(port),
-				CidrBlocks: pulumi.StringArray{args.VpcCIDR},
+				CidrBlocks: cidrs,
 			},
 		},
 		// HTTPS for AWS APIs, the pip mirror, ECR and ModelScope; HTTP for
@@ -109,4 +110,17 @@ func securityGroup(ctx *pulumi.Context, name string, args *Args, parent pulumi.R
 		return nil, fmt.Errorf("security group: %w", err)
 	}
 	return sg, nil
+}
+
+// uniqueCIDRs keeps the first of each CIDR, in order.
+func uniqueCIDRs(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range in {
+		if !seen[c] {
+			seen[c] = true
+			out = append(out, c)
+		}
+	}
+	return out
 }

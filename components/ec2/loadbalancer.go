@@ -38,14 +38,19 @@ func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, parent pulumi
 		// Let answers in flight finish when the instance is replaced.
 		DeregistrationDelay: pulumi.Int(120),
 		HealthCheck: lb.TargetGroupHealthCheckArgs{
-			Protocol:           pulumi.String("HTTP"),
-			Port:               pulumi.String("traffic-port"),
-			Path:               pulumi.String(args.HealthCheckPath),
-			Matcher:            pulumi.String("200"),
-			Interval:           pulumi.Int(30),
-			Timeout:            pulumi.Int(10),
-			HealthyThreshold:   pulumi.Int(2),
-			UnhealthyThreshold: pulumi.Int(3),
+			Protocol:         pulumi.String("HTTP"),
+			Port:             pulumi.String("traffic-port"),
+			Path:             pulumi.String(args.HealthCheckPath),
+			Matcher:          pulumi.String("200"),
+			Interval:         pulumi.Int(30),
+			Timeout:          pulumi.Int(10),
+			HealthyThreshold: pulumi.Int(2),
+			// Ten failures 30 s apart (5 minutes, the NLB's most) before the
+			// server counts as unhealthy and the group replaces it: vLLM's
+			// own restart after a crash or a reboot (systemd, weights already
+			// on the instance store, torch.compile cache warm) takes 1.5 to
+			// 4 minutes; a new instance takes 20 to 60.
+			UnhealthyThreshold: pulumi.Int(10),
 		},
 		Tags: pulumi.StringMap{"Name": pulumi.String(name)},
 	}, parent)

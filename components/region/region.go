@@ -246,7 +246,8 @@ func (i Info) DefaultAptMirror() string {
 // com.amazonaws. Sources: aws-cdk VPC_ENDPOINT_SERVICE_EXCEPTIONS (built from
 // describe-vpc-endpoint-services in both regions), eksctl RequiresChinaPrefix,
 // amazon-genomics-cli #462 (com.amazonaws.cn-northwest-1.ecr.dkr does not
-// exist). autoscaling is UNCONFIRMED (CDK says prefixed, current eksctl not).
+// exist); monitoring (CloudWatch) is in CDK's list for both regions.
+// autoscaling is UNCONFIRMED (CDK says prefixed, current eksctl not).
 // Session Manager (ssm, ssmmessages, ec2messages), secretsmanager, logs, kms
 // and the S3 gateway keep com.amazonaws. Names are built here rather than
 // looked up with ec2.LookupVpcEndpointService, whose "service" argument
@@ -254,7 +255,7 @@ func (i Info) DefaultAptMirror() string {
 // prefixed ones (terraform-provider-aws #17640). Override single names with
 // deepseek-r1-cn:vpcEndpointServiceNames.
 var chinaPrefixedEndpointServices = map[string]bool{
-	"autoscaling": true, "ec2": true, "ecr.api": true, "ecr.dkr": true, "eks": true,
+	"autoscaling": true, "ec2": true, "ecr.api": true, "ecr.dkr": true, "eks": true, "monitoring": true,
 	"sagemaker.api": true, "sagemaker.runtime": true, "sts": true,
 }
 

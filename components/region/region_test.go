@@ -350,6 +350,8 @@ func TestVPCEndpointServiceName(t *testing.T) {
 		{"sagemaker.api", Interface, "cn.com.amazonaws"},
 		{"sagemaker.runtime", Interface, "cn.com.amazonaws"},
 		{"s3", Interface, "cn.com.amazonaws"},
+		{"monitoring", Interface, "cn.com.amazonaws"},
+		{"autoscaling", Interface, "cn.com.amazonaws"},
 	}
 	for _, r := range chinaCases {
 		for _, e := range china {

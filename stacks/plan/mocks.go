@@ -83,6 +83,9 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 			}
 		}
 	}
+	if err := m.checkResource(args.TypeToken, res.Inputs); err != nil {
+		return "", nil, fmt.Errorf("%s %s: %w", args.TypeToken, args.Name, err)
+	}
 	m.add(res)
 	if args.TypeToken == "eks:index:Cluster" {
 		return m.eksCluster(args)
