@@ -138,6 +138,24 @@ func TestEKSClusterAndNodeGroups(t *testing.T) {
 	assert.Equal(t, "AL2023_x86_64_STANDARD", system["amiType"])
 	assert.NotContains(t, system, "taints", "add-ons run on the untainted system nodes")
 	assert.Equal(t, map[string]any{"deepseek-r1-cn/node-role": "system"}, system["labels"])
+
+	// The cluster and the node groups wait for their roles' policies, so
+	// that destroying them detaches the policies last (a node group whose
+	// role lost its policies first can end DELETE_FAILED).
+	attachments := map[string][]string{}
+	for _, a := range byType(p, "aws:iam/rolePolicyAttachment:RolePolicyAttachment") {
+		for _, role := range []string{"dsr1-eks-cluster-", "dsr1-eks-node-"} {
+			if strings.HasPrefix(a.Name, role) {
+				attachments[role] = append(attachments[role], a.Name)
+			}
+		}
+	}
+	require.Len(t, attachments["dsr1-eks-cluster-"], 1)
+	require.Len(t, attachments["dsr1-eks-node-"], 4)
+	assert.Subset(t, one(t, p, "eks:index:Cluster").Dependencies, attachments["dsr1-eks-cluster-"])
+	for _, ng := range []string{"dsr1-eks-gpu", "dsr1-eks-system"} {
+		assert.Subset(t, byName(t, p, "eks:index:ManagedNodeGroup", ng).Dependencies, attachments["dsr1-eks-node-"], ng)
+	}
 }
 
 func k8sCluster(t *testing.T, p *plan.Plan) map[string]any {

@@ -116,11 +116,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// Our own roles, never pulumi-eks's defaults: the cluster role trusts
 	// eks.amazonaws.com (IAM rejects eks.amazonaws.com.cn), the node role
 	// trusts EC2 under both China names.
-	clusterRole, err := role(ctx, name+"-cluster", r, "eks", region.EKSClusterPolicies, parent)
+	// The cluster and the node groups wait for their roles' policies, so
+	// that a destroy or a replacement detaches them only after EKS is done
+	// with the instances, interfaces and security groups they govern (a
+	// policy gone first leaves a node group DELETE_FAILED).
+	clusterRole, clusterPolicies, err := role(ctx, name+"-cluster", r, "eks", region.EKSClusterPolicies, parent)
 	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: %w", name, err)
 	}
-	nodeRole, err := role(ctx, name+"-node", r, "ec2", region.EKSNodePolicies, parent)
+	nodeRole, nodePolicies, err := role(ctx, name+"-node", r, "ec2", region.EKSNodePolicies, parent)
 	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: %w", name, err)
 	}
@@ -176,7 +180,8 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// pulumi-eks behaviour, not read). EKS writes the first control-plane
 	// lines only once the cluster is ACTIVE, many minutes after the log
 	// group, a few seconds' work, exists.
-	cluster, err := eks.NewCluster(ctx, name, clusterArgs, parent, pulumi.DependsOn(args.ClusterDependsOn))
+	clusterDeps := append(append([]pulumi.Resource(nil), args.ClusterDependsOn...), clusterPolicies...)
+	cluster, err := eks.NewCluster(ctx, name, clusterArgs, parent, pulumi.DependsOn(clusterDeps))
 	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: cluster: %w", name, err)
 	}
@@ -185,7 +190,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	// tainted (or scaled to zero): a small CPU node group.
 	systemLabel := map[string]string{NodeRoleLabel: "system"}
 	system, err := nodeGroup(ctx, name+"-system", cluster, nodeRole, args.SubnetIDs, args.System,
-		"AL2023_x86_64_STANDARD", systemLabel, nil, parent)
+		"AL2023_x86_64_STANDARD", systemLabel, nil, parent, pulumi.DependsOn(nodePolicies))
 	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: %w", name, err)
 	}
@@ -194,7 +199,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 		Key: pulumi.String(GPUTaint), Value: pulumi.String("true"), Effect: pulumi.String("NO_SCHEDULE"),
 	}}
 	gpu, err := nodeGroup(ctx, name+"-gpu", cluster, nodeRole, args.SubnetIDs, args.GPU,
-		"AL2023_x86_64_NVIDIA", map[string]string{NodeRoleLabel: "gpu"}, gpuTaints, parent)
+		"AL2023_x86_64_NVIDIA", map[string]string{NodeRoleLabel: "gpu"}, gpuTaints, parent, pulumi.DependsOn(nodePolicies))
 	if err != nil {
 		return nil, fmt.Errorf("eks cluster %s: %w", name, err)
 	}
@@ -267,29 +272,33 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 }
 
 // role creates a role a service assumes, with AWS managed policies attached
-// by partition-correct ARNs.
+// by partition-correct ARNs; it returns the attachments, for what must
+// wait for them.
 func role(ctx *pulumi.Context, name string, r region.Info, service string, policies []string,
 	parent pulumi.ResourceOption,
-) (*iam.Role, error) {
+) (*iam.Role, []pulumi.Resource, error) {
 	rl, err := iam.NewRole(ctx, name, &iam.RoleArgs{
 		AssumeRolePolicy: pulumi.String(iamdoc.AssumeRole(r.ServicePrincipals(service)).JSON()),
 	}, parent)
 	if err != nil {
-		return nil, fmt.Errorf("role %s: %w", name, err)
+		return nil, nil, fmt.Errorf("role %s: %w", name, err)
 	}
+	var attached []pulumi.Resource
 	for _, p := range policies {
-		if _, err := iam.NewRolePolicyAttachment(ctx, name+"-"+p, &iam.RolePolicyAttachmentArgs{
+		a, err := iam.NewRolePolicyAttachment(ctx, name+"-"+p, &iam.RolePolicyAttachmentArgs{
 			Role:      rl.Name,
 			PolicyArn: pulumi.String(r.ManagedPolicyARN(p)),
-		}, parent); err != nil {
-			return nil, fmt.Errorf("role %s: attach %s: %w", name, p, err)
+		}, parent)
+		if err != nil {
+			return nil, nil, fmt.Errorf("role %s: attach %s: %w", name, p, err)
 		}
+		attached = append(attached, a)
 	}
-	return rl, nil
+	return rl, attached, nil
 }
 
 func nodeGroup(ctx *pulumi.Context, name string, cluster *eks.Cluster, nodeRole *iam.Role, subnets pulumi.StringArrayInput,
-	g NodeGroup, amiType string, labels map[string]string, taints awseks.NodeGroupTaintArray, parent pulumi.ResourceOption,
+	g NodeGroup, amiType string, labels map[string]string, taints awseks.NodeGroupTaintArray, opts ...pulumi.ResourceOption,
 ) (*eks.ManagedNodeGroup, error) {
 	args := &eks.ManagedNodeGroupArgs{
 		Cluster:       cluster,
@@ -306,7 +315,7 @@ func nodeGroup(ctx *pulumi.Context, name string, cluster *eks.Cluster, nodeRole 
 	if len(taints) > 0 {
 		args.Taints = taints
 	}
-	ng, err := eks.NewManagedNodeGroup(ctx, name, args, parent)
+	ng, err := eks.NewManagedNodeGroup(ctx, name, args, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("node group %s: %w", name, err)
 	}

@@ -89,11 +89,15 @@ func (p PodResources) Validate(o PodOptions) error {
 //     core, 1% of the second, 0.5% of the next two, 0.25% of the rest) plus
 //     400m for aws-node, kube-proxy and the device plugin, rounded up to
 //     100m.
-//   - Memory: 1 GiB + 5% of the node. kube-reserved is 11 MiB per pod the
-//     node may run + 255 MiB (getMemoryMebibytesToReserve), plus the 100 MiB
-//     hard eviction threshold; at the 737 pods of the largest g5 types that
-//     is 8.3 GiB of 192 GiB (4.3%), and at most 1.2 GiB on the small ones,
-//     so 1 GiB + 5% covers it and the DaemonSets for every type the sizing
+//   - Memory: 1 GiB + 9% of the node's nominal size. The node's capacity,
+//     the kernel's MemTotal that the kubelet reports, is about 3% below the
+//     nominal size (firmware and kernel reservations; EKS's own measured
+//     figures for r5 and g4dn nodes), 4% is kept for it. kube-reserved is
+//     11 MiB per pod the node may run + 255 MiB
+//     (getMemoryMebibytesToReserve), plus the 100 MiB hard eviction
+//     threshold; at the 737 pods of the largest g5 types that is 8.3 GiB of
+//     192 GiB (4.3%), and at most 1.2 GiB on the small ones, so the other
+//     1 GiB + 5% covers it and the DaemonSets for every type the sizing
 //     catalog has (TestNodeReserveCoversKubeReserved).
 func NodeReserve(vcpus, memoryGiB int) Resources {
 	total := vcpus * 1000
@@ -107,7 +111,7 @@ func NodeReserve(vcpus, memoryGiB int) Resources {
 		}
 	}
 	cpu := (reserved + 400 + 99) / 100 * 100
-	mem := 1024 + memoryGiB*1024*5/100
+	mem := 1024 + memoryGiB*1024*9/100
 	return Resources{MilliCPU: cpu, MemoryMiB: mem}
 }
 
