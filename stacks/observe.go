@@ -127,3 +127,51 @@ func newLogGroups(ctx *pulumi.Context, d *Deployment, groups []telemetry.LogGrou
 		Groups: groups, RetentionDays: d.Config.LogRetentionDays, KMSKeyARN: d.Config.KMSKeyARN,
 	})
 }
+
+// vllmAlarms alarm on vLLM's own metrics, which the CloudWatch agent
+// publishes alike on EC2 and from the EKS sidecar: a queue that keeps
+// growing and a full KV cache. server names what serves ("the server",
+// "the busiest replica"), scale what adds capacity.
+func vllmAlarms(s *metricSet, c *Config, st map[string]string, server, scale string) []cw.Alarm {
+	return []cw.Alarm{
+		alarm("queue-growing", fmt.Sprintf("More than %d requests have waited for the GPUs of %s for 15 minutes: "+
+			"more load than it takes, or long contexts filling the KV cache. First look at the dashboard's queue and "+
+			"KV-cache graphs, then %s.", c.AlarmWaitingRequests, server, scale),
+			"GreaterThanThreshold", float64(c.AlarmWaitingRequests), "notBreaching",
+			[]cw.Metric{s.m("waiting", "vllm:num_requests_waiting", st, "Maximum", "waiting")}),
+		alarm("kv-cache-full", fmt.Sprintf("The KV cache (the GPU memory vLLM keeps for contexts) of %s stayed over "+
+			"%g%% full for 15 minutes: requests queue or are preempted. First look at the waiting requests and "+
+			"preemptions on the dashboard; lower maxModelLen, or %s.", server, c.AlarmKVCachePercent, scale),
+			"GreaterThanThreshold", c.AlarmKVCachePercent, "notBreaching",
+			[]cw.Metric{hidden(s.m("kv", "vllm:kv_cache_usage_perc", st, "Maximum", ""))},
+			cw.Expr{ID: "kvpct", Expression: "100 * kv", Label: "KV cache %"}),
+	}
+}
+
+// vllmTokensWidget draws generated and prompt tokens per second.
+func vllmTokensWidget(s *metricSet, st map[string]string, title string) cw.Widget {
+	return cw.Widget{Title: title, Metrics: []cw.Metric{
+		hidden(s.m("gen", "vllm:generation_tokens_total", st, "Sum", "")),
+		hidden(s.m("prompt", "vllm:prompt_tokens_total", st, "Sum", "")),
+	}, Exprs: []cw.Expr{
+		{ID: "gentps", Expression: "gen / PERIOD(gen)", Label: "generated tokens/s"},
+		{ID: "prompttps", Expression: "prompt / PERIOD(prompt)", Label: "prompt tokens/s"},
+	}, YMin: cw.Zero()}
+}
+
+// vllmQueueWidget draws running, waiting and preempted requests against
+// the queue alarm's threshold.
+func vllmQueueWidget(s *metricSet, c *Config, st map[string]string, title string) cw.Widget {
+	return cw.Widget{Title: title, Metrics: []cw.Metric{
+		s.m("running", "vllm:num_requests_running", st, "Maximum", "running"),
+		s.m("waiting", "vllm:num_requests_waiting", st, "Maximum", "waiting"),
+		s.m("preempted", "vllm:num_preemptions_total", st, "Sum", "preempted"),
+	}, YMin: cw.Zero(), Threshold: cw.Ptr(float64(c.AlarmWaitingRequests))}
+}
+
+// vllmFinishedWidget draws the requests vLLM finished.
+func vllmFinishedWidget(s *metricSet, st map[string]string) cw.Widget {
+	return cw.Widget{Title: "Requests finished by vLLM", Metrics: []cw.Metric{
+		s.m("done", "vllm:request_success_total", st, "Sum", "finished"),
+	}, Period: alarmPeriod, YMin: cw.Zero()}
+}

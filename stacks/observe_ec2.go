@@ -69,18 +69,8 @@ func ec2ObservabilityArgs(d *Deployment, stack string) (*observability.Args, err
 			Metrics: []cw.Metric{s.m("terminating", "GroupTerminatingInstances", asg, "Maximum", "terminating")},
 			Period:  60, Comparison: "GreaterThanThreshold", Threshold: 0, EvaluationPeriods: 1, DatapointsToAlarm: 1,
 			TreatMissingData: "notBreaching"},
-		alarm("queue-growing", fmt.Sprintf("More than %d requests have waited for the GPUs for 15 minutes: more "+
-			"load than the server takes, or long contexts filling the KV cache. First look at the dashboard's queue "+
-			"and KV-cache graphs, then scale (a larger instance type, or the eks target).", c.AlarmWaitingRequests),
-			"GreaterThanThreshold", float64(c.AlarmWaitingRequests), "notBreaching",
-			[]cw.Metric{s.m("waiting", "vllm:num_requests_waiting", st, "Maximum", "waiting")}),
-		alarm("kv-cache-full", fmt.Sprintf("The KV cache (the GPU memory vLLM keeps for contexts) stayed over %g%% "+
-			"full for 15 minutes: requests queue or are preempted. First look at the waiting requests and "+
-			"preemptions on the dashboard; lower maxModelLen or move to more GPU memory.", c.AlarmKVCachePercent),
-			"GreaterThanThreshold", c.AlarmKVCachePercent, "notBreaching",
-			[]cw.Metric{hidden(s.m("kv", "vllm:kv_cache_usage_perc", st, "Maximum", ""))},
-			cw.Expr{ID: "kvpct", Expression: "100 * kv", Label: "KV cache %"}),
 	}
+	alarms = append(alarms, vllmAlarms(s, c, st, "the server", "scale (a larger instance type, or the eks target)")...)
 	widgets := []cw.Widget{
 		{Markdown: ec2DashboardText(d, stack), Width: 24, Height: 3},
 		{Title: "Server health", Metrics: []cw.Metric{
@@ -89,18 +79,8 @@ func ec2ObservabilityArgs(d *Deployment, stack string) (*observability.Args, err
 			s.m("terminating", "GroupTerminatingInstances", asg, "Maximum", "terminating"),
 			s.m("pending", "GroupPendingInstances", asg, "Maximum", "launching"),
 		}, YMin: cw.Zero()},
-		{Title: "Tokens per second", Metrics: []cw.Metric{
-			hidden(s.m("gen", "vllm:generation_tokens_total", st, "Sum", "")),
-			hidden(s.m("prompt", "vllm:prompt_tokens_total", st, "Sum", "")),
-		}, Exprs: []cw.Expr{
-			{ID: "gentps", Expression: "gen / PERIOD(gen)", Label: "generated tokens/s"},
-			{ID: "prompttps", Expression: "prompt / PERIOD(prompt)", Label: "prompt tokens/s"},
-		}, YMin: cw.Zero()},
-		{Title: "Queue", Metrics: []cw.Metric{
-			s.m("running", "vllm:num_requests_running", st, "Maximum", "running"),
-			s.m("waiting", "vllm:num_requests_waiting", st, "Maximum", "waiting"),
-			s.m("preempted", "vllm:num_preemptions_total", st, "Sum", "preempted"),
-		}, YMin: cw.Zero(), Threshold: cw.Ptr(float64(c.AlarmWaitingRequests))},
+		vllmTokensWidget(s, st, "Tokens per second"),
+		vllmQueueWidget(s, c, st, "Queue"),
 		{Title: "KV cache and GPU memory (%)", Metrics: []cw.Metric{
 			hidden(s.m("kv", "vllm:kv_cache_usage_perc", st, "Maximum", "")),
 			hidden(s.m("used", "nvidia_smi_memory_used", st, "Maximum", "")),
@@ -113,9 +93,7 @@ func ec2ObservabilityArgs(d *Deployment, stack string) (*observability.Args, err
 			s.m("util", "nvidia_smi_utilization_gpu", st, "Average", "mean over GPUs"),
 			s.m("utilmin", "nvidia_smi_utilization_gpu", st, "Minimum", "least busy GPU"),
 		}, YMin: cw.Zero()},
-		{Title: "Requests finished by vLLM", Metrics: []cw.Metric{
-			s.m("done", "vllm:request_success_total", st, "Sum", "finished"),
-		}, Period: alarmPeriod, YMin: cw.Zero()},
+		vllmFinishedWidget(s, st),
 	}
 	var filters []telemetry.MetricFilter
 	if c.Guardrail {

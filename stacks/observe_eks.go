@@ -54,42 +54,20 @@ func eksObservabilityArgs(d *Deployment, stack, cluster string) (*observability.
 			" logs deploy/vllm -c vllm`, or the application log group), then the GPU nodes.",
 			"LessThanThreshold", 1, "breaching",
 			[]cw.Metric{s.m("scrapes", "vllm:num_requests_running", st, "SampleCount", "vLLM scrapes")}),
-		alarm("queue-growing", fmt.Sprintf("More than %d requests have waited for the GPUs for 15 minutes (the busiest "+
-			"replica): more load than the replicas take. First look at the dashboard's queue and KV-cache graphs, then "+
-			"add replicas and GPU nodes (eksReplicas, eksGpuNodesDesired).", c.AlarmWaitingRequests),
-			"GreaterThanThreshold", float64(c.AlarmWaitingRequests), "notBreaching",
-			[]cw.Metric{s.m("waiting", "vllm:num_requests_waiting", st, "Maximum", "waiting")}),
-		alarm("kv-cache-full", fmt.Sprintf("The KV cache of a replica stayed over %g%% full for 15 minutes: requests "+
-			"queue or are preempted. First look at waiting and preempted requests on the dashboard; lower maxModelLen "+
-			"or add replicas.", c.AlarmKVCachePercent),
-			"GreaterThanThreshold", c.AlarmKVCachePercent, "notBreaching",
-			[]cw.Metric{hidden(s.m("kv", "vllm:kv_cache_usage_perc", st, "Maximum", ""))},
-			cw.Expr{ID: "kvpct", Expression: "100 * kv", Label: "KV cache %"}),
 	}
+	alarms = append(alarms, vllmAlarms(s, c, st, "the busiest replica", "add replicas and GPU nodes (eksReplicas, eksGpuNodesDesired)")...)
 	widgets := []cw.Widget{
 		{Markdown: fmt.Sprintf("## deepseek-r1-cn `%s`: %s on %s (eks, cluster `%s`)\nContainer logs: "+
 			"`/aws/containerinsights/%s/application` (vLLM, the gateway and its audit records); control plane: "+
 			"`/aws/eks/%s/cluster`; the metrics sidecar's EMF events: `%s/eks/metrics`. Pods: "+
 			"`kubectl -n %s logs deploy/vllm -c vllm`.", stack, d.Model.Key, d.Decision.InstanceType, cluster,
 			cluster, cluster, telemetry.LogGroupPrefix(stack), k8sserving.Namespace), Width: 24, Height: 3},
-		{Title: "Tokens per second (all replicas)", Metrics: []cw.Metric{
-			hidden(s.m("gen", "vllm:generation_tokens_total", st, "Sum", "")),
-			hidden(s.m("prompt", "vllm:prompt_tokens_total", st, "Sum", "")),
-		}, Exprs: []cw.Expr{
-			{ID: "gentps", Expression: "gen / PERIOD(gen)", Label: "generated tokens/s"},
-			{ID: "prompttps", Expression: "prompt / PERIOD(prompt)", Label: "prompt tokens/s"},
-		}, YMin: cw.Zero()},
-		{Title: "Queue (busiest replica)", Metrics: []cw.Metric{
-			s.m("running", "vllm:num_requests_running", st, "Maximum", "running"),
-			s.m("waiting", "vllm:num_requests_waiting", st, "Maximum", "waiting"),
-			s.m("preempted", "vllm:num_preemptions_total", st, "Sum", "preempted (all)"),
-		}, YMin: cw.Zero(), Threshold: cw.Ptr(float64(c.AlarmWaitingRequests))},
+		vllmTokensWidget(s, st, "Tokens per second (all replicas)"),
+		vllmQueueWidget(s, c, st, "Queue (busiest replica)"),
 		{Title: "KV cache (%)", Metrics: []cw.Metric{hidden(s.m("kv", "vllm:kv_cache_usage_perc", st, "Maximum", ""))},
 			Exprs: []cw.Expr{{ID: "kvpct", Expression: "100 * kv", Label: "KV cache in use"}}, YMin: cw.Zero(),
 			Threshold: cw.Ptr(c.AlarmKVCachePercent)},
-		{Title: "Requests finished by vLLM", Metrics: []cw.Metric{
-			s.m("done", "vllm:request_success_total", st, "Sum", "finished"),
-		}, Period: alarmPeriod, YMin: cw.Zero()},
+		vllmFinishedWidget(s, st),
 	}
 	if insights {
 		cl := map[string]string{telemetry.DimClusterName: cluster}
