@@ -55,23 +55,30 @@ type EC2Agent struct {
 }
 
 func (a EC2Agent) validate() error {
-	var errs []error
-	if a.Region == "" {
-		errs = append(errs, errors.New("the region is empty"))
-	}
-	if _, err := Namespace(a.Stack); err != nil {
-		errs = append(errs, err)
-	}
-	if a.VLLMPort < 1 || a.VLLMPort > 65535 {
-		errs = append(errs, fmt.Errorf("vLLM port %d is not a port", a.VLLMPort))
-	}
-	if a.GatewayPort < 0 || a.GatewayPort > 65535 || (a.GatewayPort != 0 && a.GatewayPort == a.VLLMPort) {
-		errs = append(errs, fmt.Errorf("gateway port %d is not a port apart from vLLM's", a.GatewayPort))
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := errors.Join(scrapeErrors(a.Region, a.Stack, a.VLLMPort, a.GatewayPort)...); err != nil {
 		return fmt.Errorf("CloudWatch agent: %w", err)
 	}
 	return nil
+}
+
+// scrapeErrors checks what every agent configuration needs: a region, a
+// stack that names a namespace, vLLM's port, and the gateway's (0 for
+// none) apart from it.
+func scrapeErrors(region, stack string, vllmPort, gatewayPort int) []error {
+	var errs []error
+	if region == "" {
+		errs = append(errs, errors.New("the region is empty"))
+	}
+	if _, err := Namespace(stack); err != nil {
+		errs = append(errs, err)
+	}
+	if vllmPort < 1 || vllmPort > 65535 {
+		errs = append(errs, fmt.Errorf("vLLM port %d is not a port", vllmPort))
+	}
+	if gatewayPort < 0 || gatewayPort > 65535 || (gatewayPort != 0 && gatewayPort == vllmPort) {
+		errs = append(errs, fmt.Errorf("gateway port %d is not a port apart from vLLM's", gatewayPort))
+	}
+	return errs
 }
 
 // Options is the EC2Options the agent's catalog is for.

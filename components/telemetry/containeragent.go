@@ -81,21 +81,9 @@ type ContainerAgent struct {
 }
 
 func (a ContainerAgent) validate() error {
-	var errs []error
-	if a.Region == "" {
-		errs = append(errs, errors.New("the region is empty"))
-	}
+	errs := scrapeErrors(a.Region, a.Stack, a.VLLMPort, a.GatewayPort)
 	if a.Cluster == "" {
 		errs = append(errs, errors.New("the cluster name is empty"))
-	}
-	if _, err := Namespace(a.Stack); err != nil {
-		errs = append(errs, err)
-	}
-	if a.VLLMPort < 1 || a.VLLMPort > 65535 {
-		errs = append(errs, fmt.Errorf("vLLM port %d is not a port", a.VLLMPort))
-	}
-	if a.GatewayPort < 0 || a.GatewayPort > 65535 || (a.GatewayPort != 0 && a.GatewayPort == a.VLLMPort) {
-		errs = append(errs, fmt.Errorf("gateway port %d is not a port apart from vLLM's", a.GatewayPort))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("CloudWatch agent sidecar: %w", err)
