@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -117,18 +118,15 @@ func (req *request) toolCallSlots(msg map[string]json.RawMessage, path string, c
 		if err != nil {
 			return badRequest("%s.tool_calls[%d].function must be an object", path, j)
 		}
-		if n, ok := fn["name"]; ok && !isNull(n) {
-			name, ok := rawString(n)
-			if !ok {
-				return badRequest("%s.tool_calls[%d].function.name must be a string", path, j)
-			}
+		where := fmt.Sprintf("%s.tool_calls[%d].function", path, j)
+		if name, ok, err := optionalString(fn, "name", where); err != nil {
+			return err
+		} else if ok {
 			req.slots = append(req.slots, slot{text: name, kind: slotScanOnly})
 		}
-		if a, ok := fn["arguments"]; ok && !isNull(a) {
-			args, ok := rawString(a)
-			if !ok {
-				return badRequest("%s.tool_calls[%d].function.arguments must be a string", path, j)
-			}
+		if args, ok, err := optionalString(fn, "arguments", where); err != nil {
+			return err
+		} else if ok {
 			req.slots = append(req.slots, slot{text: args, kind: slotJSON, set: func(t string) {
 				fn["arguments"] = jsonString(t)
 				calls[j]["function"], _ = marshalJSON(fn)
@@ -138,6 +136,20 @@ func (req *request) toolCallSlots(msg map[string]json.RawMessage, path string, c
 		}
 	}
 	return nil
+}
+
+// optionalString reads obj[key] when it is there and not null: a string, or
+// a bad request naming where.key.
+func optionalString(obj map[string]json.RawMessage, key, where string) (string, bool, error) {
+	raw, ok := obj[key]
+	if !ok || isNull(raw) {
+		return "", false, nil
+	}
+	s, ok := rawString(raw)
+	if !ok {
+		return "", false, badRequest("%s.%s must be a string", where, key)
+	}
+	return s, true, nil
 }
 
 // toolSlots adds the name, description and parameter schema of each tool
@@ -160,18 +172,15 @@ func (req *request) toolSlots() error {
 		if err != nil {
 			return badRequest("tools[%d].function must be an object", i)
 		}
-		if n, ok := fn["name"]; ok && !isNull(n) {
-			name, ok := rawString(n)
-			if !ok {
-				return badRequest("tools[%d].function.name must be a string", i)
-			}
+		where := fmt.Sprintf("tools[%d].function", i)
+		if name, ok, err := optionalString(fn, "name", where); err != nil {
+			return err
+		} else if ok {
 			req.slots = append(req.slots, slot{text: name, kind: slotScanOnly})
 		}
-		if d, ok := fn["description"]; ok && !isNull(d) {
-			desc, ok := rawString(d)
-			if !ok {
-				return badRequest("tools[%d].function.description must be a string", i)
-			}
+		if desc, ok, err := optionalString(fn, "description", where); err != nil {
+			return err
+		} else if ok {
 			req.slots = append(req.slots, slot{text: desc, set: func(t string) {
 				fn["description"] = jsonString(t)
 				tools[i]["function"], _ = marshalJSON(fn)
