@@ -182,12 +182,8 @@ func ContainerAgentStatements(r region.Info, account, stack string) ([]iamdoc.St
 	if err != nil {
 		return nil, err
 	}
-	var arns []string
-	for _, g := range groups {
-		arn := r.ARN("logs", r.Name, account, "log-group:"+g.Name)
-		arns = append(arns, arn, arn+":*")
-	}
 	return []iamdoc.Statement{
-		iamdoc.Allow("MetricsSidecarLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"}, arns),
+		iamdoc.Allow("MetricsSidecarLogs", []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
+			logGroupARNs(r, account, groups)),
 	}, nil
 }

@@ -36,15 +36,7 @@ func AgentStatements(r region.Info, account, stack, agentPackage string) ([]iamd
 	if err != nil {
 		return nil, err
 	}
-	// A group's ARN, and the group followed by ":*", which covers its
-	// streams (log-group:NAME:log-stream:STREAM): CreateLogStream and
-	// DescribeLogStreams act on the group, PutLogEvents on a stream (Service
-	// Authorization Reference, Amazon CloudWatch Logs).
-	var arns []string
-	for _, g := range groups {
-		arn := r.ARN("logs", r.Name, account, "log-group:"+g.Name)
-		arns = append(arns, arn, arn+":*")
-	}
+	arns := logGroupARNs(r, account, groups)
 	put := iamdoc.Allow("AgentMetrics", []string{"cloudwatch:PutMetricData"}, []string{"*"})
 	put.Condition = map[string]map[string]any{"StringEquals": {"cloudwatch:namespace": ns}}
 	st := []iamdoc.Statement{
@@ -59,4 +51,17 @@ func AgentStatements(r region.Info, account, stack, agentPackage string) ([]iamd
 		st = append(st, iamdoc.Allow("AgentPackage", []string{"s3:GetObject"}, []string{r.ARN("s3", "", "", bucket+"/"+key)}))
 	}
 	return st, nil
+}
+
+// logGroupARNs are each group's ARN and the group followed by ":*", which
+// covers its streams (log-group:NAME:log-stream:STREAM): CreateLogStream
+// and DescribeLogStreams act on the group, PutLogEvents on a stream
+// (Service Authorization Reference, Amazon CloudWatch Logs).
+func logGroupARNs(r region.Info, account string, groups []LogGroup) []string {
+	var arns []string
+	for _, g := range groups {
+		arn := r.ARN("logs", r.Name, account, "log-group:"+g.Name)
+		arns = append(arns, arn, arn+":*")
+	}
+	return arns
 }
