@@ -57,6 +57,9 @@ type Options struct {
 	NoPipelineParallel bool
 	// Server names that server in the refusal ("the LMI container").
 	Server string
+	// Colocated, when set, is a second model served on the first GPU: its
+	// share comes out of GPUMemoryUtilization before the main model is sized.
+	Colocated *Colocated
 }
 
 func (o Options) withDefaults() Options {
@@ -93,6 +96,9 @@ type Decision struct {
 	KVCacheTokens int
 	// MaxModelLen is vLLM's --max-model-len.
 	MaxModelLen int
+	// Colocated is the second model on the first GPU, when there is one;
+	// GPUMemoryUtilization is then the main model's share after it.
+	Colocated *ColocatedDecision
 	// Notes explain choices a reader would not guess (parallelism that is not
 	// simply "all GPUs", float16 instead of bf16, a context shorter than the
 	// model's).
@@ -105,7 +111,11 @@ func (d Decision) Summary() string {
 	if d.PipelineParallel > 1 {
 		par += fmt.Sprintf(" x PP %d", d.PipelineParallel)
 	}
-	return fmt.Sprintf("%d x %s, %s, %s, max model length %d", d.GPUs, d.GPU, par, d.DType, d.MaxModelLen)
+	s := fmt.Sprintf("%d x %s, %s, %s, max model length %d", d.GPUs, d.GPU, par, d.DType, d.MaxModelLen)
+	if d.Colocated != nil {
+		s += fmt.Sprintf(", with %s (%.2f of GPU 0)", d.Colocated.Model, d.Colocated.GPUMemoryUtilization)
+	}
+	return s
 }
 
 // FitError says why a model does not fit an instance type.
@@ -150,6 +160,15 @@ func Decide(m Model, t InstanceType, opts Options) (Decision, error) {
 		d.Notes = append(d.Notes, fmt.Sprintf("%s has no bfloat16: the bf16 weights run as float16, "+
 			"where Qwen2.5-based models can overflow into NaN output (vLLM issue #14126); prefer g5 (A10G) when quality matters", t.GPU.Name))
 	}
+	if opts.Colocated != nil {
+		main, cd, err := colocate(*opts.Colocated, t, opts.GPUMemoryUtilization)
+		if err != nil {
+			return Decision{}, &FitError{Model: m.Key, InstanceType: t.Name, Reason: err.Error()}
+		}
+		opts.GPUMemoryUtilization, d.GPUMemoryUtilization, d.Colocated = main, main, &cd
+		d.Notes = append(d.Notes, fmt.Sprintf("%s runs beside it on the first GPU with %.2f of its memory (%.1f GiB, "+
+			"--max-model-len %d); the model gets %.2f of each GPU", cd.Model, cd.GPUMemoryUtilization, cd.GiB, cd.MaxModelLen, main))
+	}
 	if tp*pp < t.GPUs {
 		d.Notes = append(d.Notes, fmt.Sprintf("only %d of %d GPUs are used", tp*pp, t.GPUs))
 	}
@@ -168,7 +187,7 @@ func Decide(m Model, t InstanceType, opts Options) (Decision, error) {
 			"its %.1f GiB of weights need %.1f GiB on each of %d %s GPUs, plus %.1f GiB for activations, "+
 				"but vLLM may use only %.1f GiB of each (%.0f%% of %.1f GiB)",
 			d.WeightsGiB, weightsPerGPU/gib, tp*pp, t.GPU.Name, reserveGiBPerGPU,
-			usable/gib, opts.GPUMemoryUtilization*100, float64(t.GPU.MemoryMiB)/1024)}
+			usable/gib, opts.GPUMemoryUtilization*100, float64(t.GPU.MemoryMiB)/1024) + colocatedHint(d)}
 	}
 
 	// Each GPU holds the KV heads of its tensor-parallel shard for the layers
@@ -192,14 +211,14 @@ func Decide(m Model, t InstanceType, opts Options) (Decision, error) {
 		return Decision{}, &FitError{Model: m.Key, InstanceType: t.Name, Reason: fmt.Sprintf(
 			"after the weights, the KV cache holds about %d tokens (%.1f GiB), so the longest context "+
 				"would be %d tokens, below the minimum of %d",
-			tokens, d.KVCacheGiB, allowed, opts.MinContextLength)}
+			tokens, d.KVCacheGiB, allowed, opts.MinContextLength) + colocatedHint(d)}
 	}
 	d.MaxModelLen = allowed
 	if opts.MaxModelLen > 0 {
 		if opts.MaxModelLen > allowed {
 			return Decision{}, &FitError{Model: m.Key, InstanceType: t.Name, Reason: fmt.Sprintf(
 				"a max model length of %d tokens needs more KV cache than the %d tokens (%.1f GiB) left "+
-					"after the weights; at most %d fits", opts.MaxModelLen, tokens, d.KVCacheGiB, allowed)}
+					"after the weights; at most %d fits", opts.MaxModelLen, tokens, d.KVCacheGiB, allowed) + colocatedHint(d)}
 		}
 		d.MaxModelLen = opts.MaxModelLen
 	}
@@ -208,6 +227,14 @@ func Decide(m Model, t InstanceType, opts Options) (Decision, error) {
 			d.MaxModelLen, m.ContextLength))
 	}
 	return d, nil
+}
+
+// colocatedHint says, in a refusal, that the guard took part of the GPU.
+func colocatedHint(d Decision) string {
+	if d.Colocated == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (with %s taking %.2f of the first GPU beside it)", d.Colocated.Model, d.Colocated.GPUMemoryUtilization)
 }
 
 // TensorParallelSize is the largest tensor-parallel size vLLM accepts for the
