@@ -62,6 +62,7 @@ type config struct {
 	guardEndpoint   string
 	guardModel      string
 	guardKeyFile    string
+	guardMaxChars   int
 }
 
 func parseFlags(args []string, stderr io.Writer) (config, error) {
@@ -78,8 +79,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&c.headerTimeout, "upstream-header-timeout", proxy.DefaultUpstreamHeaderWait, "longest wait for vLLM's response headers (a non-streamed answer only has them when it is complete)")
 	fs.DurationVar(&c.shutdownTimeout, "shutdown-timeout", 30*time.Second, "on SIGTERM, how long open requests and streams may take to finish")
 	fs.StringVar(&c.guardEndpoint, "guard-endpoint", "", "guard model's OpenAI-compatible base URL, e.g. http://127.0.0.1:8002/v1 (overrides the policy's guardModel.endpoint; turns the model step on with the default mapping when the policy has no guardModel section)")
-	fs.StringVar(&c.guardModel, "guard-model", "", "guard model name as vLLM serves it (overrides guardModel.model; default "+defaultGuardModel+")")
+	fs.StringVar(&c.guardModel, "guard-model", "", "guard model name as vLLM serves it (overrides guardModel.model; default "+gateway.DefaultGuardModel+")")
 	fs.StringVar(&c.guardKeyFile, "guard-api-key-file", "", "file holding the guard model's API key (default: the variable named by guardModel.apiKeyEnv, else $GUARDRAIL_GUARD_API_KEY)")
+	fs.IntVar(&c.guardMaxChars, "guard-max-chars", 0, fmt.Sprintf("runes per message sent to the guard model, %d..%d, so that a prompt and an answer fit its --max-model-len (overrides guardModel.maxChars; 0: the policy's)", gateway.MinGuardMaxChars, gateway.MaxGuardMaxChars))
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -91,6 +93,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	}
 	if c.policyPath == "" {
 		return c, errors.New("-policy is required")
+	}
+	if c.guardMaxChars != 0 && (c.guardMaxChars < gateway.MinGuardMaxChars || c.guardMaxChars > gateway.MaxGuardMaxChars) {
+		return c, fmt.Errorf("-guard-max-chars %d: want %d..%d, or 0 for the policy's guardModel.maxChars", c.guardMaxChars, gateway.MinGuardMaxChars, gateway.MaxGuardMaxChars)
 	}
 	return c, nil
 }
@@ -119,50 +124,28 @@ func keys(c config, getenv func(string) string) (clients []string, upstream stri
 	return clients, upstream, nil
 }
 
-const defaultGuardModel = "Qwen/Qwen3Guard-Gen-0.6B"
-
 // classifier builds the model step from the policy's guardModel section
-// and the flags, or returns nil when there is none.
+// and the flags, or returns nil when there is none. The section, the
+// default mapping and the client are gateway.NewGuardModel's, which the
+// SageMaker entry point uses too; the key is looked up here, the binary's
+// way: -guard-api-key-file, else the variable guardModel.apiKeyEnv names,
+// else GUARDRAIL_GUARD_API_KEY.
 func classifier(c config, p *policy.Policy, getenv func(string) string) (*guardmodel.Classifier, *policy.GuardModel, error) {
-	g := p.GuardModel
-	if g == nil {
-		if c.guardEndpoint == "" {
-			return nil, nil, nil
-		}
-		// Flags alone: the default mapping.
-		def, err := policy.Parse([]byte("guardModel: {model: "+defaultGuardModel+"}\nfailMode: "+string(p.FailMode)+"\n"), "")
-		if err != nil {
-			return nil, nil, fmt.Errorf("guard model defaults: %w", err)
-		}
-		g = def.GuardModel
-	}
-	gm := *g
-	if c.guardEndpoint != "" {
-		gm.Endpoint = c.guardEndpoint
-	}
-	if c.guardModel != "" {
-		gm.Model = c.guardModel
-	}
-	if gm.Endpoint == "" {
-		return nil, nil, errors.New("the policy has a guardModel section but no endpoint: set guardModel.endpoint or -guard-endpoint")
-	}
-	key := ""
-	switch {
-	case c.guardKeyFile != "":
-		var err error
-		if key, err = proxy.ReadSecretFile(c.guardKeyFile); err != nil {
-			return nil, nil, fmt.Errorf("guard model API key: %w", err)
-		}
-	case gm.APIKeyEnv != "":
-		key = getenv(gm.APIKeyEnv)
-	default:
-		key = getenv("GUARDRAIL_GUARD_API_KEY")
-	}
-	client, err := guardmodel.NewClient(guardmodel.ClientConfig{Endpoint: gm.Endpoint, Model: gm.Model, APIKey: key, Timeout: gm.Timeout, MaxChars: gm.MaxChars})
-	if err != nil {
-		return nil, nil, err
-	}
-	return guardmodel.NewClassifier(client, &gm), &gm, nil
+	return gateway.NewGuardModel(p, gateway.GuardModel{
+		Endpoint: c.guardEndpoint,
+		Model:    c.guardModel,
+		MaxChars: c.guardMaxChars,
+		APIKey: func(apiKeyEnv string) (string, error) {
+			switch {
+			case c.guardKeyFile != "":
+				return proxy.ReadSecretFile(c.guardKeyFile)
+			case apiKeyEnv != "":
+				return getenv(apiKeyEnv), nil
+			default:
+				return getenv("GUARDRAIL_GUARD_API_KEY"), nil
+			}
+		},
+	})
 }
 
 // run starts the gateway and serves until ctx ends, then shuts down
@@ -215,11 +198,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	opts.APIKeys = clients
 	opts.MaxBodyBytes = c.maxBodyBytes
 	opts.UpstreamHeaderTimeout = c.headerTimeout
-	if guardClassifier != nil {
-		opts.Classifier = guardClassifier
-		opts.ClassifierFailMode = proxy.FailMode(gm.FailMode)
-		opts.ClassifierHold = gm.Streaming == policy.GuardStreamHold
-	}
+	gateway.SetGuardModel(&opts, guardClassifier, gm)
 	handler, err := proxy.New(engine, opts, reg, audit)
 	if err != nil {
 		return err
@@ -246,7 +225,7 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		"holdback_bytes", engine.Holdback(guard.Output), "client_keys", len(clients))
 	if gm != nil {
 		logger.Info("guard model step", "endpoint", gm.Endpoint, "model", gm.Model, "input", gm.Input, "output", gm.Output,
-			"timeout", gm.Timeout, "fail_mode", gm.FailMode, "streaming", gm.Streaming, "controversial", gm.Controversial)
+			"timeout", gm.Timeout, "max_chars", gm.MaxChars, "fail_mode", gm.FailMode, "streaming", gm.Streaming, "controversial", gm.Controversial)
 	}
 	if ready != nil {
 		ready(ln.Addr())

@@ -13,12 +13,14 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/gateway"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/fakevllm"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/policy"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/proxy"
 )
@@ -34,6 +36,13 @@ func TestParseFlags(t *testing.T) {
 		{name: "stray argument", args: []string{"-upstream", "http://x", "-policy", "p", "extra"}, wantErr: "unexpected arguments"},
 		{name: "unknown flag", args: []string{"-nope"}, wantErr: "flag provided but not defined"},
 		{name: "ok", args: []string{"-upstream", "http://x", "-policy", "p", "-listen", ":9"}},
+		{name: "guard max chars too small", args: []string{"-upstream", "http://x", "-policy", "p", "-guard-max-chars", "99"},
+			wantErr: "-guard-max-chars 99: want 100..1048576"},
+		{name: "guard max chars too large", args: []string{"-upstream", "http://x", "-policy", "p", "-guard-max-chars", "1048577"},
+			wantErr: "-guard-max-chars 1048577"},
+		{name: "guard max chars negative", args: []string{"-upstream", "http://x", "-policy", "p", "-guard-max-chars", "-1"},
+			wantErr: "-guard-max-chars -1"},
+		{name: "guard max chars in range", args: []string{"-upstream", "http://x", "-policy", "p", "-listen", ":9", "-guard-max-chars", "2500"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -187,4 +196,65 @@ func TestClassifierFromPolicyAndFlags(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "other", gm.Model)
 	assert.Equal(t, policy.GuardStreamHold, gm.Streaming)
+}
+
+// TestGuardMaxChars: -guard-max-chars decides how many runes of a message
+// reach the guard model, over the policy's guardModel.maxChars; 0 keeps the
+// policy's. The guard model here is an OpenAI-compatible stand-in that
+// records the prompt it was sent and answers as Qwen3Guard-Gen does.
+func TestGuardMaxChars(t *testing.T) {
+	var mu sync.Mutex
+	var sent []string
+	guardSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Messages []struct {
+				Content string `json:"content"`
+			} `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || len(req.Messages) == 0 {
+			http.Error(w, "bad request", http.StatusBadRequest)
+			return
+		}
+		mu.Lock()
+		sent = append(sent, req.Messages[0].Content)
+		mu.Unlock()
+		_, _ = io.WriteString(w, `{"choices":[{"message":{"role":"assistant","content":"Safety: Safe\nCategories: None"}}]}`)
+	}))
+	defer guardSrv.Close()
+
+	withSection, err := policy.Parse([]byte("guardModel: {model: g, maxChars: 300}\n"), "")
+	require.NoError(t, err)
+	prompt := strings.Repeat("提示", 1000) // 2000 runes, 6000 bytes
+	tests := []struct {
+		name  string
+		p     *policy.Policy
+		flag  int
+		runes int
+	}{
+		{name: "flag over the policy's section", p: withSection, flag: 150, runes: 150},
+		{name: "0 keeps the policy's maxChars", p: withSection, flag: 0, runes: 300},
+		{name: "flag with the default mapping", p: &policy.Policy{FailMode: policy.FailClosed}, flag: 1234, runes: 1234},
+		{name: "default mapping's own maxChars", p: &policy.Policy{FailMode: policy.FailClosed}, flag: 0, runes: policy.DefaultGuardMaxChars},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			k, gm, err := classifier(config{guardEndpoint: guardSrv.URL + "/v1", guardMaxChars: tt.flag}, tt.p, func(string) string { return "" })
+			require.NoError(t, err)
+			require.NotNil(t, k)
+			assert.Equal(t, tt.runes, gm.MaxChars)
+			mu.Lock()
+			sent = nil
+			mu.Unlock()
+			_, err = k.Classify(context.Background(), guard.Input, prompt, "")
+			require.NoError(t, err)
+			mu.Lock()
+			defer mu.Unlock()
+			require.Len(t, sent, 1)
+			want := min(tt.runes, utf8.RuneCountInString(prompt))
+			assert.Equal(t, want, utf8.RuneCountInString(sent[0]), "runes the guard model was sent")
+			assert.True(t, strings.HasSuffix(prompt, sent[0]), "a long prompt keeps its end")
+		})
+	}
+	_, _, err = classifier(config{guardEndpoint: guardSrv.URL, guardMaxChars: 50}, withSection, func(string) string { return "" })
+	assert.ErrorContains(t, err, "maxChars 50 is out of range 100..1048576")
 }

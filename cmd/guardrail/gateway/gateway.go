@@ -9,6 +9,10 @@
 // to proxy.Options, proxy.New. The handler serves the gateway's routes
 // (/v1/chat/completions, /v1/completions, /v1/models, /v1/guardrail/apply,
 // /healthz, /metrics) with the same checks and blocked-response shapes.
+//
+// NewGuardModel builds the optional guard model step (Qwen3Guard-Gen behind
+// vLLM) the way cmd/guardrail's -guard-* flags do; New takes it through
+// Options.GuardModel.
 package gateway
 
 import (
@@ -54,6 +58,12 @@ type Options struct {
 	Audit *slog.Logger
 	// Transport overrides the upstream transport (tests).
 	Transport http.RoundTripper
+	// GuardModel, if set, turns the policy's model step on with these
+	// overrides (see NewGuardModel): the policy's guardModel section, or the
+	// default mapping when it has none. nil leaves the model step off, even
+	// when the policy has a guardModel section (Gateway.PolicyGuardModel
+	// then says so), since nothing would say where the model runs.
+	GuardModel *GuardModel
 }
 
 // Gateway is a ready handler and what the policy set, for the caller's
@@ -69,6 +79,11 @@ type Gateway struct {
 	// OutputHoldback is how many bytes of a streamed answer sync mode holds
 	// back (the added time to first token).
 	OutputHoldback int
+	// GuardModel is the model step as built; nil when it is off.
+	GuardModel *GuardModelSummary
+	// PolicyGuardModel says whether the policy file has a guardModel
+	// section (whether or not Options.GuardModel turned it on).
+	PolicyGuardModel bool
 }
 
 // New loads and validates the policy file at policyPath and builds the
@@ -92,18 +107,32 @@ func New(policyPath string, opts Options) (*Gateway, error) {
 	o.MaxBodyBytes = opts.MaxBodyBytes
 	o.UpstreamHeaderTimeout = opts.UpstreamHeaderTimeout
 	o.Transport = opts.Transport
+	var summary *GuardModelSummary
+	if opts.GuardModel != nil {
+		k, gm, err := NewGuardModel(p, *opts.GuardModel)
+		if err != nil {
+			return nil, fmt.Errorf("guard model step: %w", err)
+		}
+		if k == nil {
+			return nil, errors.New("guard model step: no endpoint: the policy has no guardModel section and GuardModel.Endpoint is empty")
+		}
+		SetGuardModel(&o, k, gm)
+		summary = summarize(gm, p.GuardModel != nil)
+	}
 	h, err := proxy.New(engine, o, opts.Registry, opts.Audit)
 	if err != nil {
 		return nil, fmt.Errorf("building the gateway: %w", err)
 	}
 	return &Gateway{
-		Handler:        h,
-		PolicyName:     p.Name,
-		FailMode:       string(o.FailMode),
-		StreamMode:     string(o.StreamMode),
-		ScanReasoning:  !o.SkipReasoningScan,
-		StripReasoning: o.StripReasoning,
-		OutputHoldback: engine.Holdback(guard.Output),
+		Handler:          h,
+		PolicyName:       p.Name,
+		FailMode:         string(o.FailMode),
+		StreamMode:       string(o.StreamMode),
+		ScanReasoning:    !o.SkipReasoningScan,
+		StripReasoning:   o.StripReasoning,
+		OutputHoldback:   engine.Holdback(guard.Output),
+		GuardModel:       summary,
+		PolicyGuardModel: p.GuardModel != nil,
 	}, nil
 }
 

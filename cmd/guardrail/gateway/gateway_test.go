@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -135,4 +136,116 @@ func TestNewErrors(t *testing.T) {
 			assert.Contains(t, err.Error(), tt.wantErr)
 		})
 	}
+}
+
+// qwen3Guard is an OpenAI-compatible stand-in for a guard vLLM serving
+// Qwen3Guard-Gen: it answers in the model's format, Unsafe/Jailbreak for a
+// prompt containing "jailbreak-test", Safe otherwise, and counts calls.
+func qwen3Guard(t *testing.T, key string) (*httptest.Server, *atomic.Int64) {
+	t.Helper()
+	var calls atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/v1/chat/completions" || r.Header.Get("Authorization") != "Bearer "+key {
+			http.Error(w, `{"error":"unauthorized"}`, http.StatusUnauthorized)
+			return
+		}
+		calls.Add(1)
+		var req struct {
+			Model    string `json:"model"`
+			Messages []struct {
+				Role, Content string
+			} `json:"messages"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Model != "qwen3guard" {
+			http.Error(w, `{"error":"bad request"}`, http.StatusBadRequest)
+			return
+		}
+		verdict := "Safety: Safe\nCategories: None"
+		if len(req.Messages) == 1 && strings.Contains(req.Messages[0].Content, "jailbreak-test") {
+			verdict = "Safety: Unsafe\nCategories: Jailbreak"
+		}
+		b, _ := json.Marshal(map[string]any{"choices": []any{map[string]any{"message": map[string]any{"role": "assistant", "content": verdict}}}})
+		_, _ = w.Write(b)
+	}))
+	t.Cleanup(srv.Close)
+	return srv, &calls
+}
+
+// TestNewWithGuardModel: Options.GuardModel turns the model step on with
+// the default mapping (Jailbreak blocks prompts) for a policy without a
+// guardModel section; the key and the served name reach the guard model.
+func TestNewWithGuardModel(t *testing.T) {
+	guardSrv, guardCalls := qwen3Guard(t, "guard-key")
+	up := &gatewaytest.FakeVLLM{APIKey: "up-key", Default: gatewaytest.Reply{Content: "Hello!"}}
+	upSrv := httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+	u, err := url.Parse(upSrv.URL)
+	require.NoError(t, err)
+	gw, err := gateway.New(defaultPolicy, gateway.Options{Upstream: u, UpstreamAPIKey: "up-key", APIKeys: []string{"client-key"},
+		GuardModel: &gateway.GuardModel{Endpoint: guardSrv.URL + "/v1", Model: "qwen3guard", MaxChars: 2500,
+			APIKey: func(string) (string, error) { return "guard-key", nil }}})
+	require.NoError(t, err)
+	require.NotNil(t, gw.GuardModel)
+	assert.Equal(t, guardSrv.URL+"/v1", gw.GuardModel.Endpoint)
+	assert.Equal(t, "qwen3guard", gw.GuardModel.Model)
+	assert.Equal(t, 2500, gw.GuardModel.MaxChars)
+	assert.False(t, gw.GuardModel.FromPolicy, "the default mapping")
+	assert.False(t, gw.PolicyGuardModel)
+
+	rec, m := post(t, gw.Handler, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hello jailbreak-test"}]}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Equal(t, int64(0), up.Calls(), "a prompt the guard model calls a jailbreak never reaches vLLM")
+	assert.Equal(t, int64(1), guardCalls.Load())
+	assert.Equal(t, "INPUT", m["guardrail"].(map[string]any)["source"])
+	assert.Contains(t, m["guardrail"].(map[string]any)["policies"], "contentPolicy/PROMPT_ATTACK")
+
+	rec, m = post(t, gw.Handler, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hello"}]}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Equal(t, int64(1), up.Calls())
+	assert.Equal(t, int64(3), guardCalls.Load(), "the prompt and the answer were both asked about")
+	assert.NotContains(t, m, "guardrail")
+
+	// The same policy without Options.GuardModel has no model step.
+	gw = newGateway(t, defaultPolicy, up)
+	assert.Nil(t, gw.GuardModel)
+	rec, _ = post(t, gw.Handler, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"hello jailbreak-test"}]}`)
+	require.Equal(t, http.StatusOK, rec.Code)
+	assert.Equal(t, int64(2), up.Calls())
+	assert.Equal(t, int64(3), guardCalls.Load())
+}
+
+// TestNewGuardModelFromPolicy: a policy's guardModel section keeps its
+// mapping and settings; the caller's endpoint, model and maxChars win.
+func TestNewGuardModelFromPolicy(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "policy.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("version: 1\nname: with-guard\nguardModel:\n  model: Qwen/Qwen3Guard-Gen-4B\n"+
+		"  endpoint: http://10.0.0.1:8002/v1\n  streaming: hold\n  maxChars: 9000\n  categories:\n    Jailbreak: {action: NONE}\n"), 0o600))
+	guardSrv, guardCalls := qwen3Guard(t, "k")
+	up := &gatewaytest.FakeVLLM{APIKey: "up-key"}
+	upSrv := httptest.NewServer(up)
+	t.Cleanup(upSrv.Close)
+	u, _ := url.Parse(upSrv.URL)
+	gw, err := gateway.New(p, gateway.Options{Upstream: u, UpstreamAPIKey: "up-key", APIKeys: []string{"client-key"},
+		GuardModel: &gateway.GuardModel{Endpoint: guardSrv.URL, Model: "qwen3guard", MaxChars: 2500,
+			APIKey: func(string) (string, error) { return "k", nil }}})
+	require.NoError(t, err)
+	assert.True(t, gw.PolicyGuardModel)
+	require.NotNil(t, gw.GuardModel)
+	assert.True(t, gw.GuardModel.FromPolicy)
+	assert.Equal(t, "hold", gw.GuardModel.Streaming)
+	assert.Equal(t, 2500, gw.GuardModel.MaxChars)
+	assert.Equal(t, guardSrv.URL, gw.GuardModel.Endpoint)
+
+	// The policy reports jailbreaks instead of blocking them.
+	rec, m := post(t, gw.Handler, "/v1/chat/completions", `{"model":"m","messages":[{"role":"user","content":"jailbreak-test"}]}`)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	assert.Equal(t, int64(1), up.Calls(), "the policy's mapping, not the default one")
+	assert.Equal(t, int64(2), guardCalls.Load())
+	assert.Equal(t, "Hello!", m["choices"].([]any)[0].(map[string]any)["message"].(map[string]any)["content"])
+
+	_, err = gateway.New(defaultPolicy, gateway.Options{Upstream: u, APIKeys: []string{"k"}, GuardModel: &gateway.GuardModel{}})
+	assert.ErrorContains(t, err, "guard model step: no endpoint")
+	_, err = gateway.New(p, gateway.Options{Upstream: u, APIKeys: []string{"k"}, GuardModel: &gateway.GuardModel{MaxChars: 10}})
+	assert.ErrorContains(t, err, "maxChars 10 is out of range")
 }
