@@ -134,6 +134,11 @@ func (s Server) Args() []string {
 		// log into vLLM's; --max-log-len 0 cuts the prompt and its token ids
 		// to nothing, so that no text reaches the log.
 		args = append(args, "--enable-log-requests", "--max-log-len", "0")
+	} else {
+		// Before 0.10.1 every request was logged with its whole prompt
+		// unless --disable-log-requests was given (vLLM PR #21739 turned
+		// it around): prompts must not reach the journal or CloudWatch.
+		args = append(args, "--disable-log-requests")
 	}
 	return args
 }

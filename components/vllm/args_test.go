@@ -194,8 +194,10 @@ func TestServerArgs(t *testing.T) {
 			"--gpu-memory-utilization", "0.90",
 			"--reasoning-parser", "deepseek_r1",
 			"--enable-reasoning",
+			"--disable-log-requests",
 		}},
-		// 0.9.0 has no --enable-log-requests (0.10.1, vLLM PR #21739).
+		// 0.9.0 has no --enable-log-requests (0.10.1, vLLM PR #21739), and
+		// logs every prompt unless told not to.
 		{"0.9.0 drops --enable-reasoning", v090, []string{
 			"/opt/deepseek-r1-cn/model",
 			"--served-model-name", "deepseek-r1-distill-qwen-32b",
@@ -206,6 +208,7 @@ func TestServerArgs(t *testing.T) {
 			"--max-model-len", "32768",
 			"--gpu-memory-utilization", "0.90",
 			"--reasoning-parser", "deepseek_r1",
+			"--disable-log-requests",
 		}},
 		{"float16, 0.85, port 8080", fp16, []string{
 			"/opt/deepseek-r1-cn/model",
@@ -258,4 +261,19 @@ func flagValue(args []string, flag string) string {
 		}
 	}
 	return ""
+}
+
+// Before 0.10.1 vLLM logged every request with its whole prompt unless told
+// not to: it is told; from then on it logs each request's id with no text.
+func TestServerArgsNeverLogPrompts(t *testing.T) {
+	for _, v := range []Version{ver(0, 7, 1), ver(0, 9, 2), ver(0, 10, 0)} {
+		s := serverTP4()
+		s.Version = v
+		assert.Contains(t, s.Args(), "--disable-log-requests", "vLLM %s", v)
+		assert.NotContains(t, s.Args(), "--enable-log-requests")
+	}
+	s := serverTP4()
+	s.Version = ver(0, 11, 0)
+	assert.NotContains(t, s.Args(), "--disable-log-requests")
+	assert.Equal(t, "0", flagValue(s.Args(), "--max-log-len"))
 }

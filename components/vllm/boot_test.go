@@ -200,7 +200,7 @@ func TestRenderOldVersionAddsEnableReasoning(t *testing.T) {
 	b.Server.Version = ver(0, 8, 5)
 	s := mustRender(t, b)
 	assert.Contains(t, s, "vllm==0.8.5\n")
-	assert.Contains(t, s, "--reasoning-parser deepseek_r1 --enable-reasoning\n")
+	assert.Contains(t, s, "--reasoning-parser deepseek_r1 --enable-reasoning --disable-log-requests\n")
 }
 
 func TestValidate(t *testing.T) {
