@@ -14,6 +14,7 @@ import (
 	"strings"
 	"text/template"
 
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/telemetry"
 )
 
@@ -22,6 +23,7 @@ import (
 const (
 	homeDir   = "/opt/deepseek-r1-cn"
 	modelLink = homeDir + "/model"
+	guardLink = homeDir + "/guard-model"
 	// stateDir holds the install's state file and done marker.
 	stateDir = "/var/lib/deepseek-r1-cn"
 )
@@ -92,6 +94,35 @@ type Guardrail struct {
 	Upstream string
 }
 
+// GuardModel runs the guard model (Qwen3Guard-Gen, sizing.GuardModel) on a
+// second vLLM on the first GPU, for the gateway's model step
+// (cmd/guardrail -guard-endpoint). vllm-guard.service starts it and answers
+// its health check before vllm.service starts the main model, so that the
+// two engines do not profile GPU memory at the same moment (each sizes its
+// KV cache from what it measures at start: vllm/v1/worker/gpu_worker.py
+// determine_available_memory).
+type GuardModel struct {
+	Decision sizing.ColocatedDecision
+	// Weights: an S3 URI of its own, or its ModelScope id.
+	Weights Weights
+	// Port is its loopback port.
+	Port int
+	// MaxChars is the gateway's -guard-max-chars: runes per message sent to
+	// it, so that a prompt and an answer fit its --max-model-len.
+	MaxChars int
+}
+
+// GuardUnit is the guard model's systemd unit; GuardServedModelName the
+// model name it serves and the gateway asks for.
+const (
+	GuardUnit            = "vllm-guard.service"
+	GuardServedModelName = "qwen3guard"
+	// guardHealthWaitTries x 5 s is how long vllm-guard.service waits for
+	// the guard's /health before it fails (and restarts); vllm.service
+	// starts after that either way.
+	guardHealthWaitTries = 360
+)
+
 // TelemetryUnit is the systemd unit that installs the CloudWatch agent
 // when the AMI has none and starts it with the stack's configuration,
 // retrying until it has; TelemetryStateFile shows its progress.
@@ -145,6 +176,9 @@ type Boot struct {
 	LocalNVMeGB int
 	// Telemetry, when set, runs the CloudWatch agent.
 	Telemetry *Telemetry
+	// Guard, when set, serves the guard model beside the main one; it needs
+	// the Guardrail, which asks it.
+	Guard *GuardModel
 }
 
 //go:embed *.tmpl
@@ -209,8 +243,63 @@ func (b Boot) Validate() error {
 			errs = append(errs, fmt.Errorf("with the guardrail, vLLM must listen on 127.0.0.1, not %q", b.Server.Host))
 		}
 	}
+	if g := b.Guard; g != nil {
+		errs = append(errs, g.validate(b)...)
+	}
 	return errors.Join(errs...)
 }
+
+func (g *GuardModel) validate(b Boot) []error {
+	var errs []error
+	if b.Guardrail == nil {
+		errs = append(errs, errors.New("the guard model needs the guardrail gateway, which asks it"))
+	}
+	if (g.Weights.S3URI == "") == (g.Weights.ModelScopeID == "") {
+		errs = append(errs, errors.New("exactly one of the guard model's S3 URI and ModelScope id must be set"))
+	}
+	if u := g.Weights.S3URI; u != "" && (!strings.HasPrefix(u, "s3://") || !strings.HasSuffix(u, "/")) {
+		errs = append(errs, fmt.Errorf("guard model weights URI %q is not an s3:// prefix ending in /", u))
+	}
+	if g.Weights.ModelScopeID != "" && b.Install.PipIndexURL == "" {
+		errs = append(errs, errors.New("a pip index is needed for the ModelScope client that downloads the guard model"))
+	}
+	if g.Port < 1024 || g.Port > 65535 || g.Port == b.Server.Port {
+		errs = append(errs, fmt.Errorf("guard model port %d must be a free port above 1023, not vLLM's %d", g.Port, b.Server.Port))
+	}
+	if u := g.Decision.GPUMemoryUtilization; u <= 0 || u+b.Server.Decision.GPUMemoryUtilization > 0.95 {
+		errs = append(errs, fmt.Errorf("the guard model's GPU memory share %.2f and vLLM's %.2f must add up to at most 0.95",
+			u, b.Server.Decision.GPUMemoryUtilization))
+	}
+	if g.Decision.MaxModelLen <= 0 || g.MaxChars <= 0 {
+		errs = append(errs, errors.New("the guard model needs a max model length and a max number of characters"))
+	}
+	return errs
+}
+
+// Args is the guard vLLM's command line after "vllm serve". It runs eagerly
+// (no CUDA graphs to hold memory for) with a small batch: it answers a few
+// tokens per request. Request logging stays off on every release (before
+// 0.10.1 it was on by default, with the prompt text: vLLM PR #21739).
+func (g GuardModel) Args(model string, v Version) []string {
+	args := []string{
+		model,
+		"--served-model-name", GuardServedModelName,
+		"--host", "127.0.0.1",
+		"--port", strconv.Itoa(g.Port),
+		"--dtype", g.Decision.DType,
+		"--max-model-len", strconv.Itoa(g.Decision.MaxModelLen),
+		"--gpu-memory-utilization", strconv.FormatFloat(g.Decision.GPUMemoryUtilization, 'f', 2, 64),
+		"--max-num-seqs", "8",
+		"--enforce-eager",
+	}
+	if !v.LogsRequests() {
+		args = append(args, "--disable-log-requests")
+	}
+	return args
+}
+
+// Endpoint is the guard's OpenAI-compatible base URL for the gateway.
+func (g GuardModel) Endpoint() string { return fmt.Sprintf("http://127.0.0.1:%d/v1", g.Port) }
 
 var (
 	s3ObjectURI = regexp.MustCompile(`^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.*()/=+-]+$`)
@@ -290,6 +379,13 @@ func (b Boot) Render() (string, error) {
 		TelemetryUnit, AgentCtl, AgentConfigFile, ScrapeConfigFile string
 		LogDir, VLLMLog, GatewayLog, AuditLog                      string
 		AgentConfig, ScrapeConfig                                  string
+		// Guard: the guard model's unit, weights link and command line.
+		GuardUnit, GuardLink, GuardServedModelName string
+		GuardArgs                                  []string
+		// GuardExclude is the guard's weights relative to the model's
+		// prefix, when they are under it: the model's copy skips them.
+		GuardExclude   string
+		GuardWaitTries int
 	}{
 		Boot: b, HomeDir: homeDir, ModelLink: modelLink, StateDir: stateDir, InstallUnit: InstallUnit,
 		ServeArgs: s.Args(), Env: s.Env(),
@@ -297,7 +393,17 @@ func (b Boot) Render() (string, error) {
 		TelemetryUnit: TelemetryUnit, AgentCtl: telemetry.AgentCtl,
 		AgentConfigFile: telemetry.AgentConfigFile, ScrapeConfigFile: telemetry.ScrapeConfigFile,
 		LogDir: telemetry.LogDir, VLLMLog: telemetry.VLLMLogFile, GatewayLog: telemetry.GatewayLogFile,
-		AuditLog: telemetry.AuditLogFile,
+		AuditLog: telemetry.AuditLogFile, GuardUnit: GuardUnit, GuardLink: guardLink, GuardServedModelName: GuardServedModelName, GuardWaitTries: guardHealthWaitTries,
+	}
+	if g := b.Guard; g != nil {
+		model := guardLink
+		if b.Install.Image != "" {
+			model = "/model"
+		}
+		data.GuardArgs = g.Args(model, b.Server.Version)
+		if w := b.Weights.S3URI; w != "" && strings.HasPrefix(g.Weights.S3URI, w) {
+			data.GuardExclude = strings.TrimPrefix(g.Weights.S3URI, w) + "*"
+		}
 	}
 	if b.Telemetry != nil {
 		a, err := b.agent()
@@ -325,7 +431,7 @@ func (b Boot) Render() (string, error) {
 	} else {
 		data.Registry, _, _ = strings.Cut(b.Install.Image, "/")
 	}
-	if b.Weights.ModelScopeID != "" {
+	if b.Weights.ModelScopeID != "" || (b.Guard != nil && b.Guard.Weights.ModelScopeID != "") {
 		data.PipPackages = append(data.PipPackages, "modelscope")
 		if data.AptPackages == nil {
 			data.AptPackages = []string{"python3-venv"}

@@ -24,10 +24,11 @@ func lintBoots() map[string]Boot {
 		"quoted name": quoted,
 		"telemetry":   telemetryBoot(), "image with telemetry": withTelemetry(imageBoot()),
 		"image with guardrail and telemetry": withTelemetry(imageGuardrailBoot()),
+		"guard model": guardBoot(), "image with guard model and telemetry": withTelemetry(imageGuardBoot()),
 	}
 }
 
-var scriptTags = []string{"INSTALL", "PREPARE", "SERVE", "GUARDRAIL"}
+var scriptTags = []string{"INSTALL", "PREPARE", "SERVE", "GUARDRAIL", "GUARDPREPARE", "GUARDSERVE", "GUARDWAIT"}
 
 // The user data and every script it writes pass shellcheck, where it is
 // installed (apt-get install shellcheck).
@@ -119,6 +120,9 @@ func TestSystemdAnalyzeVerify(t *testing.T) {
 				want++
 			}
 			if b.Telemetry != nil {
+				want++
+			}
+			if b.Guard != nil {
 				want++
 			}
 			require.Len(t, files, want)
