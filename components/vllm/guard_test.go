@@ -187,4 +187,3 @@ func TestRenderGuardModelScope(t *testing.T) {
 	_, _ = s.run(ud, "GUARDPREPARE")
 	assert.NotContains(t, strings.Join(s.callsOf("aws"), "\n"), "s3 sync")
 }
-

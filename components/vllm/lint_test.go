@@ -24,7 +24,7 @@ func lintBoots() map[string]Boot {
 		"quoted name": quoted,
 		"telemetry":   telemetryBoot(), "image with telemetry": withTelemetry(imageBoot()),
 		"image with guardrail and telemetry": withTelemetry(imageGuardrailBoot()),
-		"guard model": guardBoot(), "image with guard model and telemetry": withTelemetry(imageGuardBoot()),
+		"guard model":                        guardBoot(), "image with guard model and telemetry": withTelemetry(imageGuardBoot()),
 	}
 }
 
