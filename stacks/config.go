@@ -12,6 +12,7 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/observability"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
 
 // Namespace is the project's config namespace (the project name).
@@ -127,6 +128,10 @@ type Config struct {
 	GuardrailBinary    string
 	GuardrailPolicyDir string
 	GuardrailImage     string
+	// GuardModel is "none" or "colocated": Qwen3Guard-Gen-0.6B served by a
+	// second vLLM on the first GPU, which the gateway asks about what its
+	// rules cannot judge (issue 11).
+	GuardModel string
 }
 
 // ConfigError is a problem with one config key. It names the key, the value
@@ -378,12 +383,40 @@ func Load(src configSource) (*Config, error) {
 	c.GuardrailBinary = r.string("guardrailBinary", "dist/guardrail-linux-amd64")
 	c.GuardrailPolicyDir = r.string("guardrailPolicyDir", "cmd/guardrail/policies/default")
 	c.GuardrailImage = r.string("guardrailImage", "")
+	c.GuardModel = r.string("guardModel", GuardModelNone)
 
 	checkLocal(r, c)
 	if len(r.errs) > 0 {
 		return nil, errors.Join(r.errs...)
 	}
 	return c, nil
+}
+
+// Values of deepseek-r1-cn:guardModel.
+const (
+	GuardModelNone      = "none"
+	GuardModelColocated = "colocated"
+)
+
+// checkGuardModel: the guard model is asked by the gateway, so it needs one,
+// and it needs a server that can start a second vLLM beside the first.
+func checkGuardModel(r *reader, c *Config) {
+	switch c.GuardModel {
+	case GuardModelNone:
+	case GuardModelColocated:
+		if !c.Guardrail {
+			r.fail("guardModel", c.GuardModel, "needs the guardrail gateway, which is what asks the guard model: set guardrail to true")
+		}
+		if c.Target == "sagemaker" && c.SageMakerContainer == ContainerLMI {
+			r.fail("guardModel", c.GuardModel, "needs sagemakerContainer custom: the LMI container serves one model and has no guardrail")
+		}
+		if c.Target == "eks" {
+			r.fail("guardModel", c.GuardModel, "is not available on the eks target yet: use ec2 or sagemaker, or none")
+		}
+	default:
+		r.fail("guardModel", c.GuardModel, "must be %s, or %s (Qwen3Guard-Gen-0.6B served beside the model on its first GPU, "+
+			"its weights staged under <weightsPrefix>%s; see README)", GuardModelNone, GuardModelColocated, weights.GuardModelDir)
+	}
 }
 
 // checkLocal holds the rules that need nothing but the config itself.
@@ -465,6 +498,7 @@ func checkLocal(r *reader, c *Config) {
 	if c.Guardrail && c.APIPort == 8001 {
 		r.fail("apiPort", "8001", "is where vLLM listens behind the guardrail; choose another port")
 	}
+	checkGuardModel(r, c)
 	if c.SageMakerMaxInstances < c.SageMakerMinInstances {
 		r.fail("sagemakerMaxInstances", strconv.Itoa(c.SageMakerMaxInstances), "is below sagemakerMinInstances (%d)", c.SageMakerMinInstances)
 	}

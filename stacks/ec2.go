@@ -129,6 +129,13 @@ func deployEC2(ctx *pulumi.Context, d *Deployment) error {
 		if c.WeightsSource == "modelscope" {
 			boot.Weights = vllm.Weights{ModelScopeID: d.Model.ModelScopeID, ModelScopeRevision: c.ModelScopeRevision}
 		}
+		if dec.Colocated != nil {
+			// The S3 URI is filled in with the bucket's name (components/ec2).
+			boot.Guard = &vllm.GuardModel{Decision: *dec.Colocated, Port: guardModelPort, MaxChars: sizing.GuardMaxChars}
+			if c.WeightsSource == "modelscope" {
+				boot.Guard.Weights = vllm.Weights{ModelScopeID: sizing.GuardModel.ModelScopeID, ModelScopeRevision: guardModelScopeRevision}
+			}
+		}
 		types = append(types, ec2.LaunchType{InstanceType: dec.InstanceType, Boot: boot})
 	}
 	server, err := ec2.New(ctx, baseName+"-vllm", &ec2.Args{
@@ -247,6 +254,14 @@ func ec2Decisions(d *Deployment) []sizing.Decision {
 // that the load balancer sees the server as healthy only when both are; a
 // path without a query string, as a target group's health check takes.
 const guardrailHealthPath = "/readyz"
+
+// guardModelPort is where the colocated guard model's vLLM listens, on
+// loopback.
+const guardModelPort = 8002
+
+// guardModelScopeRevision is the guard model's ModelScope revision when the
+// weights come from ModelScope (weightsSource modelscope).
+const guardModelScopeRevision = "master"
 
 // vllmBehindGuardrailPort is where vLLM listens, on loopback, when the
 // guardrail gateway takes the API port.

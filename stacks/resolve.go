@@ -119,6 +119,9 @@ func Resolve(c *Config) (*Deployment, error) {
 		MinContextLength:     c.MinContextLength,
 		MaxModelLen:          c.MaxModelLen,
 	}
+	if c.GuardModel == GuardModelColocated {
+		opts.Colocated = sizing.GuardColocated()
+	}
 	if c.Target == "sagemaker" && c.SageMakerContainer == ContainerLMI {
 		opts.NoPipelineParallel, opts.Server = true, "the LMI container's vLLM rolling batch"
 	}

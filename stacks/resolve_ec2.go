@@ -203,8 +203,15 @@ func addAttentionNote(d *Deployment, dec *sizing.Decision) {
 // vLLM from the pip mirror (a first install downloads a few GiB), plus 20 s
 // per GiB of weights to copy them from S3 and load them onto the GPUs, at
 // most four hours. Past it, a failing health check replaces the instance.
+//
+// A colocated guard model starts first (components/vllm, vllm-guard.service)
+// and adds its copy and load, given 5 minutes.
 func HealthCheckGraceSeconds(dec sizing.Decision) int {
-	return min(2400+int(math.Ceil(dec.WeightsGiB*20)), 14400)
+	s := 2400 + int(math.Ceil(dec.WeightsGiB*20))
+	if dec.Colocated != nil {
+		s += 300
+	}
+	return min(s, 14400)
 }
 
 // MinRootVolumeGiB leaves 100 GiB for the Deep Learning AMI, CUDA, the vLLM

@@ -9,7 +9,9 @@ import (
 	"strings"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/region"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
 
 // SageMakerSettings is what the SageMaker target decides beyond sizing.
@@ -272,6 +274,16 @@ func customEnvironment(d *Deployment) map[string]string {
 		// As on the other targets: each request's id in vLLM's log, no text.
 		env["SM_VLLM_ENABLE_LOG_REQUESTS"] = "true"
 		env["SM_VLLM_MAX_LOG_LEN"] = "0"
+	}
+	if g := dec.Colocated; g != nil {
+		// The container starts the guard model's vLLM first, on the first
+		// GPU, and has its gateway ask it (cmd/sagemaker-serve, guard.go).
+		// SageMaker downloads the whole weights prefix, guard included.
+		env["GUARD_MODEL_DIR"] = "/opt/ml/model/" + strings.TrimSuffix(weights.GuardModelDir, "/")
+		env["GUARD_GPU_MEMORY_UTILIZATION"] = strconv.FormatFloat(g.GPUMemoryUtilization, 'f', 2, 64)
+		env["GUARD_MAX_MODEL_LEN"] = strconv.Itoa(g.MaxModelLen)
+		env["GUARD_MAX_CHARS"] = strconv.Itoa(sizing.GuardMaxChars)
+		env["GUARD_DTYPE"] = g.DType
 	}
 	// The container passes its environment on to vLLM (cmd/sagemaker-serve).
 	for _, v := range sageMakerServer(d).Env() {

@@ -12,6 +12,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
 
 // launchTemplates makes one launch template per instance type, each with
@@ -39,6 +40,11 @@ func launchTemplates(ctx *pulumi.Context, name string, args *Args, profile *iam.
 			b := boot
 			if b.Weights.ModelScopeID == "" {
 				b.Weights.S3URI = fmt.Sprintf("s3://%s/%s", v[0].(string), args.WeightsPrefix)
+				if b.Guard != nil {
+					g := *b.Guard
+					g.Weights.S3URI = b.Weights.S3URI + weights.GuardModelDir
+					b.Guard = &g
+				}
 			}
 			b.APIKeySecretARN = v[1].(string)
 			if args.Guardrail != nil {

@@ -36,6 +36,13 @@ type Store struct {
 	URI pulumi.StringOutput `pulumi:"uri"`
 }
 
+// GuardModelDir is where the guard model's weights (Qwen3Guard-Gen-0.6B,
+// deepseek-r1-cn:guardModel) are staged: under the model's own prefix, so
+// that every target finds them with the model's (SageMaker downloads the
+// whole prefix into /opt/ml/model, the EKS pod copies it) and the role that
+// reads the model reads them too.
+const GuardModelDir = ".guard-model/"
+
 var (
 	bucketPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
 	prefixPattern = regexp.MustCompile(`^[A-Za-z0-9!_.*'()/-]+/$`)

@@ -54,7 +54,17 @@ type Sizing struct {
 	KVCacheGiB           float64  `json:"kvCacheGiB"`
 	KVCacheTokens        int      `json:"kvCacheTokens"`
 	MaxModelLen          int      `json:"maxModelLen"`
-	Notes                []string `json:"notes,omitempty"`
+	// GuardModel is the guard model beside it on the first GPU, if any.
+	GuardModel *GuardModel `json:"guardModel,omitempty"`
+	Notes      []string    `json:"notes,omitempty"`
+}
+
+// GuardModel is a colocated guard model's sizing.
+type GuardModel struct {
+	Model                string  `json:"model"`
+	GPUMemoryUtilization float64 `json:"gpuMemoryUtilization"`
+	GiB                  float64 `json:"gib"`
+	MaxModelLen          int     `json:"maxModelLen"`
 }
 
 // Fallback is one fallback instance type.
@@ -161,13 +171,17 @@ func RunConfigWith(sc *StackConfig, aws *Catalog) (*Plan, error) {
 }
 
 func sizingOf(d sizing.Decision) Sizing {
-	return Sizing{
+	s := Sizing{
 		Model: d.Model, InstanceType: d.InstanceType, GPU: d.GPU, GPUs: d.GPUs, DType: d.DType,
 		TensorParallelSize: d.TensorParallel, PipelineParallelSize: d.PipelineParallel,
 		GPUMemoryUtilization: d.GPUMemoryUtilization,
 		WeightsGiB:           round2(d.WeightsGiB), KVCacheGiB: round2(d.KVCacheGiB),
 		KVCacheTokens: d.KVCacheTokens, MaxModelLen: d.MaxModelLen, Notes: d.Notes,
 	}
+	if c := d.Colocated; c != nil {
+		s.GuardModel = &GuardModel{Model: c.Model, GPUMemoryUtilization: c.GPUMemoryUtilization, GiB: round2(c.GiB), MaxModelLen: c.MaxModelLen}
+	}
+	return s
 }
 
 // awaitExports resolves the stack outputs the program exported.
