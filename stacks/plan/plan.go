@@ -42,18 +42,18 @@ type Plan struct {
 
 // Sizing is the sizing decision, as the program acted on it.
 type Sizing struct {
-	Model                string   `json:"model"`
-	InstanceType         string   `json:"instanceType"`
-	GPU                  string   `json:"gpu"`
-	GPUs                 int      `json:"gpus"`
-	DType                string   `json:"dtype"`
-	TensorParallelSize   int      `json:"tensorParallelSize"`
-	PipelineParallelSize int      `json:"pipelineParallelSize"`
-	GPUMemoryUtilization float64  `json:"gpuMemoryUtilization"`
-	WeightsGiB           float64  `json:"weightsGiB"`
-	KVCacheGiB           float64  `json:"kvCacheGiB"`
-	KVCacheTokens        int      `json:"kvCacheTokens"`
-	MaxModelLen          int      `json:"maxModelLen"`
+	Model                string  `json:"model"`
+	InstanceType         string  `json:"instanceType"`
+	GPU                  string  `json:"gpu"`
+	GPUs                 int     `json:"gpus"`
+	DType                string  `json:"dtype"`
+	TensorParallelSize   int     `json:"tensorParallelSize"`
+	PipelineParallelSize int     `json:"pipelineParallelSize"`
+	GPUMemoryUtilization float64 `json:"gpuMemoryUtilization"`
+	WeightsGiB           float64 `json:"weightsGiB"`
+	KVCacheGiB           float64 `json:"kvCacheGiB"`
+	KVCacheTokens        int     `json:"kvCacheTokens"`
+	MaxModelLen          int     `json:"maxModelLen"`
 	// GuardModel is the guard model beside it on the first GPU, if any.
 	GuardModel *GuardModel `json:"guardModel,omitempty"`
 	Notes      []string    `json:"notes,omitempty"`
