@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"os/signal"
 	"strconv"
 	"strings"
 	"sync"
@@ -59,28 +60,36 @@ func randomKey() (string, error) {
 	return hex.EncodeToString(b), nil
 }
 
-// pickPort finds a free loopback port for vLLM: any the kernel gives, or
-// one in SAGEMAKER_SAFE_PORT_RANGE when SageMaker sets it. The port is
-// closed again before vLLM binds it; another process could take it in
-// between, in which case vLLM fails to start and so does the container,
-// which SageMaker then replaces.
-func pickPort(r portRange, avoid int) (int, error) {
-	try := func(p int) (int, bool) {
+// reservePort finds a free loopback port for a vLLM: any the kernel
+// gives, or one in SAGEMAKER_SAFE_PORT_RANGE when SageMaker sets it, never
+// avoid (the container's own port). It returns the port with its listener
+// still open: the port stays taken until the caller closes the listener
+// just before it starts the vLLM that binds it, so that two reservations
+// never give the same port, and the guard model's minutes of loading do not
+// leave the main vLLM's port free for anything else to take. Another
+// process could still take it in the moment between, in which case that
+// vLLM fails to start and so does the container, which SageMaker then
+// replaces.
+func reservePort(r portRange, avoid int) (net.Listener, int, error) {
+	try := func(p int) (net.Listener, int, bool) {
 		ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
 		if err != nil {
-			return 0, false
+			return nil, 0, false
 		}
 		port := ln.Addr().(*net.TCPAddr).Port
-		_ = ln.Close()
-		return port, port != avoid
+		if port == avoid {
+			_ = ln.Close()
+			return nil, 0, false
+		}
+		return ln, port, true
 	}
 	if r == (portRange{}) {
 		for range 10 {
-			if p, ok := try(0); ok {
-				return p, nil
+			if ln, p, ok := try(0); ok {
+				return ln, p, nil
 			}
 		}
-		return 0, errors.New("no free loopback port for vLLM")
+		return nil, 0, errors.New("no free loopback port for vLLM")
 	}
 	n := r.hi - r.lo + 1
 	start := rand.IntN(n)
@@ -89,11 +98,11 @@ func pickPort(r portRange, avoid int) (int, error) {
 		if p == avoid {
 			continue
 		}
-		if got, ok := try(p); ok {
-			return got, nil
+		if ln, got, ok := try(p); ok {
+			return ln, got, nil
 		}
 	}
-	return 0, fmt.Errorf("no free port for vLLM in %s %d-%d", envSafePortRange, r.lo, r.hi)
+	return nil, 0, fmt.Errorf("no free port for vLLM in %s %d-%d", envSafePortRange, r.lo, r.hi)
 }
 
 // exitState is how vLLM ended.
@@ -135,22 +144,26 @@ func fromWaitStatus(ws syscall.WaitStatus) exitState {
 	return exitState{code: ws.ExitStatus()}
 }
 
-// vllmProcess is the running vLLM server.
+// vllmProcess is a running vLLM server: the one serving the model, or the
+// guard model's.
 type vllmProcess struct {
-	cmd    *exec.Cmd
-	done   chan struct{} // closed once vLLM has been waited for
-	state  exitState     // set before done is closed
-	output sync.WaitGroup
-	logger *slog.Logger
+	name       string // for messages: "vLLM", "the guard model's vLLM"
+	cmd        *exec.Cmd
+	started    time.Time
+	done       chan struct{} // closed once vLLM has been waited for
+	state      exitState     // set before done is closed
+	output     sync.WaitGroup
+	finishOnce sync.Once
+	logger     *slog.Logger
 }
 
-// startVLLM starts vLLM in its own process group, its output going to
-// stdout and stderr. With reapAll (the entry point is PID 1) it waits for
-// every child of the process, not only vLLM: processes orphaned by vLLM's
-// workers are re-parented to PID 1, and PID 1 must reap them or they stay
-// zombies for the life of the container.
-func startVLLM(argv, environ []string, stdout, stderr io.Writer, reapAll bool, logger *slog.Logger) (*vllmProcess, error) {
-	p := &vllmProcess{done: make(chan struct{}), logger: logger}
+// startVLLM starts a vLLM in its own process group, its output going to
+// stdout and stderr. With a reaper (the entry point is PID 1), the reaper
+// waits for it, and for every other child of the process: processes
+// orphaned by vLLM's workers are re-parented to PID 1, and PID 1 must reap
+// them or they stay zombies for the life of the container.
+func startVLLM(name string, argv, environ []string, stdout, stderr io.Writer, r *reaper, logger *slog.Logger) (*vllmProcess, error) {
+	p := &vllmProcess{name: name, done: make(chan struct{}), logger: logger}
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Env = environ
 	cmd.SysProcAttr = &syscall.SysProcAttr{
@@ -173,15 +186,21 @@ func startVLLM(argv, environ []string, stdout, stderr io.Writer, reapAll bool, l
 		return nil, err
 	}
 	cmd.Stdout, cmd.Stderr = outFile, errFile
-	err = cmd.Start()
+	var status <-chan syscall.WaitStatus
+	if r != nil {
+		status, err = r.start(cmd)
+	} else {
+		err = cmd.Start()
+	}
 	for _, c := range closeAfterStart {
 		_ = c.Close()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("starting vLLM (%s): %w", argv[0], err)
+		return nil, fmt.Errorf("starting %s (%s): %w", name, argv[0], err)
 	}
 	p.cmd = cmd
-	go p.wait(reapAll)
+	p.started = time.Now()
+	go p.wait(status)
 	return p, nil
 }
 
@@ -208,43 +227,100 @@ func (p *vllmProcess) attach(w io.Writer, closeAfterStart *[]io.Closer) (*os.Fil
 	return pw, nil
 }
 
-func (p *vllmProcess) wait(reapAll bool) {
+// wait waits for the process: through the reaper's status when there is
+// one, else with wait4 on its pid.
+func (p *vllmProcess) wait(status <-chan syscall.WaitStatus) {
 	defer close(p.done)
-	pid := p.cmd.Process.Pid
-	if !reapAll {
-		st, err := p.cmd.Process.Wait()
-		if err != nil {
-			p.state = exitState{err: err}
-			return
-		}
-		p.state = fromWaitStatus(st.Sys().(syscall.WaitStatus))
+	if status != nil {
+		p.state = fromWaitStatus(<-status)
 		return
 	}
-	ws, err := reapUntil(pid, p.logger)
+	st, err := p.cmd.Process.Wait()
 	if err != nil {
 		p.state = exitState{err: err}
 		return
 	}
-	p.state = fromWaitStatus(ws)
+	p.state = fromWaitStatus(st.Sys().(syscall.WaitStatus))
 }
 
-// reapUntil waits for any child until pid exits, reaping the others as
-// they come, and returns pid's status.
-func reapUntil(pid int, logger *slog.Logger) (syscall.WaitStatus, error) {
+// reaper is PID 1's single waiter: it reaps every child the process has,
+// and hands the status of the ones it was asked about (the vLLMs) to their
+// waiters. One waiter for all is needed once there are two vLLMs: two
+// wait4(-1) loops would each take the other's child's status.
+type reaper struct {
+	mu      sync.Mutex
+	waiters map[int]chan syscall.WaitStatus
+	sigs    chan os.Signal
+	quit    chan struct{}
+	done    chan struct{}
+	logger  *slog.Logger
+}
+
+// startReaper starts reaping on SIGCHLD. Stop it with stop.
+func startReaper(logger *slog.Logger) *reaper {
+	r := &reaper{waiters: map[int]chan syscall.WaitStatus{}, sigs: make(chan os.Signal, 1),
+		quit: make(chan struct{}), done: make(chan struct{}), logger: logger}
+	signal.Notify(r.sigs, syscall.SIGCHLD)
+	go r.loop()
+	return r
+}
+
+func (r *reaper) loop() {
+	defer close(r.done)
+	defer signal.Stop(r.sigs)
+	for {
+		// SIGCHLDs coalesce: each wake-up reaps all that have exited.
+		r.reapExited()
+		select {
+		case <-r.sigs:
+		case <-r.quit:
+			return
+		}
+	}
+}
+
+// start starts cmd and registers it, under the lock that reapExited takes
+// before it looks a pid up: a child that exits at once is not mistaken for
+// an orphan.
+func (r *reaper) start(cmd *exec.Cmd) (<-chan syscall.WaitStatus, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	ch := make(chan syscall.WaitStatus, 1)
+	r.waiters[cmd.Process.Pid] = ch
+	return ch, nil
+}
+
+// reapExited reaps every child that has exited, without blocking.
+func (r *reaper) reapExited() {
 	for {
 		var ws syscall.WaitStatus
-		got, err := syscall.Wait4(-1, &ws, 0, nil)
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
 		switch {
 		case errors.Is(err, syscall.EINTR):
 			continue
-		case err != nil:
-			return 0, fmt.Errorf("waiting for vLLM: %w", err)
-		case got == pid:
-			return ws, nil
-		default:
-			logger.Debug("reaped an orphaned process", "pid", got, "status", fromWaitStatus(ws).String())
+		case err != nil, pid <= 0: // ECHILD: no children; 0: none has exited
+			return
 		}
+		r.mu.Lock()
+		ch, ok := r.waiters[pid]
+		delete(r.waiters, pid)
+		r.mu.Unlock()
+		if ok {
+			ch <- ws
+			continue
+		}
+		r.logger.Debug("reaped an orphaned process", "pid", pid, "status", fromWaitStatus(ws).String())
 	}
+}
+
+// stop ends the reaping (tests; in the container it lasts as long as the
+// process).
+func (r *reaper) stop() {
+	close(r.quit)
+	<-r.done
 }
 
 // stop asks vLLM to stop (SIGTERM, which vLLM handles by shutting down its
@@ -257,14 +333,14 @@ func (p *vllmProcess) stop(timeout time.Duration) bool {
 	default:
 	}
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		p.logger.Warn("signalling vLLM", "err", err)
+		p.logger.Warn("signalling "+p.name, "err", err)
 	}
 	select {
 	case <-p.done:
 		return false
 	case <-time.After(timeout):
 	}
-	p.logger.Warn("vLLM did not stop in time: killing its process group", "timeout", timeout)
+	p.logger.Warn(p.name+" did not stop in time: killing its process group", "timeout", timeout)
 	p.killGroup()
 	<-p.done
 	return true
@@ -276,17 +352,21 @@ func (p *vllmProcess) killGroup() {
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 }
 
-// finish cleans up after vLLM has exited: leftover workers, and the output
-// still in the pipes (given a moment, since a surviving worker could hold
-// a pipe open).
+// finish cleans up after vLLM has exited: leftover workers (an engine
+// core process that outlives its API server would keep its GPU memory),
+// and the output still in the pipes (given a moment, since a surviving
+// worker could hold a pipe open). Only the first call does anything: the
+// process group must not be signalled again once its id may be reused.
 func (p *vllmProcess) finish() {
 	<-p.done
-	p.killGroup()
-	copied := make(chan struct{})
-	go func() { p.output.Wait(); close(copied) }()
-	select {
-	case <-copied:
-	case <-time.After(2 * time.Second):
-	}
-	_ = p.cmd.Process.Release()
+	p.finishOnce.Do(func() {
+		p.killGroup()
+		copied := make(chan struct{})
+		go func() { p.output.Wait(); close(copied) }()
+		select {
+		case <-copied:
+		case <-time.After(2 * time.Second):
+		}
+		_ = p.cmd.Process.Release()
+	})
 }

@@ -101,10 +101,17 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 		}
 		logger.Info("NVIDIA driver", "version", driver)
 	}
-	vllmPort, err := pickPort(c.safePorts, c.port)
+	var reap *reaper
+	if o.reapAll {
+		reap = startReaper(logger)
+		defer reap.stop()
+	}
+	// vLLM's port stays reserved until vLLM starts (reservePort).
+	vllmLn, vllmPort, err := reservePort(c.safePorts, c.port)
 	if err != nil {
 		return fail(exitFailure, err)
 	}
+	defer vllmLn.Close() // if not released yet
 	vllmKey, err := randomKey()
 	if err != nil {
 		return fail(exitFailure, err)
@@ -154,7 +161,8 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 		"--host", "127.0.0.1", "--port", strconv.Itoa(vllmPort))
 	started := time.Now()
 	logger.Info("starting vLLM", "argv", argv, "listen", ln.Addr().String())
-	child, err := startVLLM(argv, childEnv(environ, vllmKey), stdout, stderr, o.reapAll, logger)
+	_ = vllmLn.Close()
+	child, err := startVLLM("vLLM", argv, childEnv(environ, vllmKey), stdout, stderr, reap, logger)
 	if err != nil {
 		_ = srv.Close()
 		return fail(exitFailure, err)

@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -68,10 +67,17 @@ func TestChildEnv(t *testing.T) {
 		"TRANSFORMERS_OFFLINE=1", "VLLM_NO_USAGE_STATS=1", "DO_NOT_TRACK=1", "VLLM_API_KEY=k"}, got)
 }
 
-func TestPickPort(t *testing.T) {
-	p, err := pickPort(portRange{}, 0)
+func TestReservePort(t *testing.T) {
+	ln, p, err := reservePort(portRange{}, 0)
 	require.NoError(t, err)
 	assert.Positive(t, p)
+	// Reserved: the port stays taken until the listener is closed, so a
+	// second reservation gets another one.
+	ln2, p2, err := reservePort(portRange{}, 0)
+	require.NoError(t, err)
+	assert.NotEqual(t, p, p2)
+	require.NoError(t, ln.Close())
+	require.NoError(t, ln2.Close())
 
 	// A range of three ports, one busy and one the entry point's own: the
 	// third is the only answer.
@@ -83,13 +89,17 @@ func TestPickPort(t *testing.T) {
 		t.Skip("no room around the busy port")
 	}
 	for range 5 {
-		got, err := pickPort(portRange{b - 1, b + 1}, b+1)
+		ln, got, err := reservePort(portRange{b - 1, b + 1}, b+1)
 		if err != nil {
 			t.Skipf("port %d is taken by something else: %v", b-1, err)
 		}
 		assert.Equal(t, b-1, got)
+		// While it is held, the range has nothing else to give.
+		_, _, err = reservePort(portRange{b - 1, b + 1}, b+1)
+		assert.ErrorContains(t, err, "no free port for vLLM in SAGEMAKER_SAFE_PORT_RANGE")
+		require.NoError(t, ln.Close())
 	}
-	_, err = pickPort(portRange{b, b}, 0)
+	_, _, err = reservePort(portRange{b, b}, 0)
 	assert.ErrorContains(t, err, "no free port for vLLM in SAGEMAKER_SAFE_PORT_RANGE "+strconv.Itoa(b)+"-"+strconv.Itoa(b))
 }
 
@@ -113,34 +123,45 @@ func TestExitState(t *testing.T) {
 	}
 }
 
-// TestReapUntil: as PID 1, the entry point reaps every child, orphans
-// included, and still gets vLLM's own status. A fake vLLM exits with 5
-// after an "orphan" (any other child) has exited; reapUntil returns 5 and
-// the other child is gone from the process table. No test in this package
-// runs in parallel, so no other child is about.
-func TestReapUntil(t *testing.T) {
-	dir := t.TempDir()
-	env := append(os.Environ(), envFake+"=1", envFakeDir+"="+dir)
+// TestReaper: as PID 1, the entry point reaps every child, orphans
+// included, and hands each vLLM its own status, with two vLLMs (the model's
+// and the guard's) running at once. Two fake vLLMs exit with 5 and 6 after
+// an "orphan" (any other child) has exited; each waiter gets its own status
+// and the other child is gone from the process table. No test in this
+// package runs in parallel, so no other child is about.
+func TestReaper(t *testing.T) {
+	r := startReaper(slog.New(slog.NewTextHandler(io.Discard, nil)))
+	defer r.stop()
+
 	orphan := exec.Command(os.Args[0]) // no "serve": the fake exits with 64 at once
-	orphan.Env = env
+	orphan.Env = append(os.Environ(), envFake+"=1", envFakeDir+"="+t.TempDir())
 	require.NoError(t, orphan.Start())
-	// Let it become a zombie before vLLM starts.
-	require.Eventually(t, func() bool {
-		b, err := os.ReadFile("/proc/" + strconv.Itoa(orphan.Process.Pid) + "/stat")
-		return err == nil && strings.Contains(string(b), ") Z ")
-	}, 10*time.Second, 5*time.Millisecond)
 
-	mainDir := t.TempDir()
-	require.NoError(t, os.WriteFile(mainDir+"/exit", []byte("5"), 0o600))
-	vllm := exec.Command(os.Args[0], "serve", "--host", "127.0.0.1", "--port", "0")
-	vllm.Env = append(os.Environ(), envFake+"=1", envFakeDir+"="+mainDir)
-	require.NoError(t, vllm.Start())
-
-	ws, err := reapUntil(vllm.Process.Pid, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	fake := func(code string) *exec.Cmd {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(dir+"/exit", []byte(code), 0o600))
+		cmd := exec.Command(os.Args[0], "serve", "--host", "127.0.0.1", "--port", "0")
+		cmd.Env = append(os.Environ(), envFake+"=1", envFakeDir+"="+dir)
+		return cmd
+	}
+	first, err := r.start(fake("5"))
 	require.NoError(t, err)
-	assert.Equal(t, 5, ws.ExitStatus())
-
-	var ows syscall.WaitStatus
-	_, err = syscall.Wait4(orphan.Process.Pid, &ows, syscall.WNOHANG, nil)
-	assert.ErrorIs(t, err, syscall.ECHILD, "the other child was reaped too")
+	second, err := r.start(fake("6"))
+	require.NoError(t, err)
+	for _, w := range []struct {
+		ch   <-chan syscall.WaitStatus
+		code int
+	}{{first, 5}, {second, 6}} {
+		select {
+		case ws := <-w.ch:
+			assert.Equal(t, w.code, ws.ExitStatus())
+		case <-time.After(30 * time.Second):
+			t.Fatalf("no status for the child that exits with %d", w.code)
+		}
+	}
+	// Reaped, it is gone from /proc; a zombie would still be there.
+	require.Eventually(t, func() bool {
+		_, err := os.Stat("/proc/" + strconv.Itoa(orphan.Process.Pid))
+		return errors.Is(err, os.ErrNotExist)
+	}, 10*time.Second, 10*time.Millisecond, "the other child was reaped too")
 }
