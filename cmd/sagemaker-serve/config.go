@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/gateway"
 )
 
 // Environment variables the entry point reads (besides SM_VLLM_*, see
@@ -30,7 +34,44 @@ const (
 	// envVLLMCommand replaces "vllm serve" (tests start a fake in its place).
 	// A JSON array of strings, or words separated by spaces.
 	envVLLMCommand = "VLLM_COMMAND"
+
+	// The guard model (Qwen3Guard-Gen) the container runs itself, on the
+	// same GPU, as a second vLLM: see guard.go. The stack sets them.
+	envGuardModelDir             = "GUARD_MODEL_DIR"
+	envGuardGPUMemoryUtilization = "GUARD_GPU_MEMORY_UTILIZATION"
+	envGuardMaxModelLen          = "GUARD_MAX_MODEL_LEN"
+	envGuardMaxChars             = "GUARD_MAX_CHARS"
+	envGuardDType                = "GUARD_DTYPE"
 )
+
+// Guard model defaults and bounds.
+const (
+	// defaultGuardMaxModelLen is the guard vLLM's --max-model-len: a
+	// prompt and an answer of defaultGuardMaxChars runes each, plus
+	// Qwen3Guard's moderation template, in tokens.
+	defaultGuardMaxModelLen = 8192
+	minGuardMaxModelLen     = 1024
+	maxGuardMaxModelLen     = 32768
+	// defaultGuardMaxChars is how many runes of each message the gateway
+	// sends to the guard model (guardmodel.ClientConfig.MaxChars).
+	defaultGuardMaxChars = 2500
+	// maxGuardGPUMemoryUtilization caps the guard's share of the GPU: it is
+	// the second model on the GPU, a 0.6B one, beside the one being served.
+	maxGuardGPUMemoryUtilization = 0.5
+)
+
+// guardDTypes are vLLM's --dtype choices (vLLM 0.11, vllm/config/model.py
+// ModelDType).
+var guardDTypes = []string{"auto", "half", "float16", "bfloat16", "float", "float32"}
+
+// guardConfig is the guard model's part of the configuration.
+type guardConfig struct {
+	modelDir             string
+	gpuMemoryUtilization float64
+	maxModelLen          int
+	maxChars             int
+	dtype                string
+}
 
 const (
 	defaultPort = 8080
@@ -57,6 +98,12 @@ type config struct {
 	policyPath      string
 	policySHA256    string // lower-case hex, empty when not pinned
 	policyDirSHA256 string // lower-case hex of the directory digest, empty when not pinned
+
+	// guard is the guard model the container runs; nil without one.
+	guard *guardConfig
+	// ignoredGuardVars are GUARD_* variables set without GUARD_MODEL_DIR,
+	// which then mean nothing: run warns about them.
+	ignoredGuardVars []string
 }
 
 // env looks variables up in a KEY=value list; the last entry wins, as in
@@ -117,7 +164,11 @@ func loadConfig(args []string, environ []string) (config, error) {
 	}
 	c.vllm = vc
 
-	if err := c.guardrailConfig(e); err != nil {
+	guardrailErr := c.guardrailConfig(e)
+	if guardrailErr != nil {
+		problems = append(problems, guardrailErr)
+	}
+	if err := c.guardModelConfig(e, guardrailErr == nil); err != nil {
 		problems = append(problems, err)
 	}
 	if err := errors.Join(problems...); err != nil {
@@ -170,6 +221,84 @@ func (c *config) guardrailConfig(e env) error {
 		c.policySHA256 = s
 	}
 	return nil
+}
+
+// guardModelConfig reads GUARD_*. Without GUARD_MODEL_DIR (unset or empty)
+// there is no guard model and the other variables are ignored (run warns).
+// With it, the guard model is a step of the guardrail: GUARD_MODEL_DIR
+// without GUARDRAIL_ENABLED=true is refused, as guardrailConfig refuses a
+// policy without it, since the deployer asked for a check that would not
+// run. guardrailValid is false when GUARDRAIL_ENABLED itself was refused
+// (not to report it twice).
+func (c *config) guardModelConfig(e env, guardrailValid bool) error {
+	dir, _ := e.get(envGuardModelDir)
+	dir = strings.TrimSpace(dir)
+	if dir == "" {
+		for _, k := range []string{envGuardGPUMemoryUtilization, envGuardMaxModelLen, envGuardMaxChars, envGuardDType} {
+			if _, ok := e.get(k); ok {
+				c.ignoredGuardVars = append(c.ignoredGuardVars, k)
+			}
+		}
+		return nil
+	}
+	g := &guardConfig{modelDir: dir, maxModelLen: defaultGuardMaxModelLen, maxChars: defaultGuardMaxChars, dtype: c.vllm.DType}
+	if g.dtype == "" {
+		g.dtype = "auto"
+	}
+	var problems []error
+	if guardrailValid && !c.guardrail {
+		problems = append(problems, fmt.Errorf("%s is set but %s is not true: the guard model is a step of the guardrail; "+
+			"set %s=true to apply it, or remove %s", envGuardModelDir, envGuardrailEnabled, envGuardrailEnabled, envGuardModelDir))
+	}
+	if !filepath.IsAbs(dir) {
+		problems = append(problems, fmt.Errorf("%s=%q: want an absolute path, such as /opt/ml/model/.guard-model", envGuardModelDir, dir))
+	}
+	if v, ok := e.get(envGuardGPUMemoryUtilization); !ok || strings.TrimSpace(v) == "" {
+		problems = append(problems, fmt.Errorf("%s is required with %s: the guard vLLM's --gpu-memory-utilization, above 0 and at most %g",
+			envGuardGPUMemoryUtilization, envGuardModelDir, maxGuardGPUMemoryUtilization))
+	} else {
+		u, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil || !(u > 0 && u <= maxGuardGPUMemoryUtilization) { // also refuses NaN
+			problems = append(problems, fmt.Errorf("%s=%q: want a number above 0 and at most %g (a share of the GPU's memory)",
+				envGuardGPUMemoryUtilization, v, maxGuardGPUMemoryUtilization))
+		}
+		g.gpuMemoryUtilization = u
+	}
+	if v, ok := e.get(envGuardMaxModelLen); ok {
+		n, err := parseIntIn(v, minGuardMaxModelLen, maxGuardMaxModelLen)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", envGuardMaxModelLen, err))
+		}
+		g.maxModelLen = n
+	}
+	if v, ok := e.get(envGuardMaxChars); ok {
+		n, err := parseIntIn(v, gateway.MinGuardMaxChars, gateway.MaxGuardMaxChars)
+		if err != nil {
+			problems = append(problems, fmt.Errorf("%s: %w", envGuardMaxChars, err))
+		}
+		g.maxChars = n
+	}
+	if v, ok := e.get(envGuardDType); ok {
+		d := strings.ToLower(strings.TrimSpace(v))
+		if !slices.Contains(guardDTypes, d) {
+			problems = append(problems, fmt.Errorf("%s=%q: want one of vLLM's --dtype values: %s", envGuardDType, v, strings.Join(guardDTypes, ", ")))
+		}
+		g.dtype = d
+	}
+	if err := errors.Join(problems...); err != nil {
+		return err
+	}
+	c.guard = g
+	return nil
+}
+
+// parseIntIn reads a decimal integer within lo..hi.
+func parseIntIn(s string, lo, hi int) (int, error) {
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < lo || n > hi {
+		return 0, fmt.Errorf("%q: want a whole number from %d to %d", s, lo, hi)
+	}
+	return n, nil
 }
 
 func parsePort(s string) (int, error) {

@@ -20,6 +20,7 @@ func TestLoadConfig(t *testing.T) {
 		environ []string
 		check   func(t *testing.T, c config)
 		wantErr []string
+		notErr  []string
 	}{
 		{name: "defaults", args: []string{"serve"}, check: func(t *testing.T, c config) {
 			assert.Equal(t, 8080, c.port)
@@ -56,6 +57,39 @@ func TestLoadConfig(t *testing.T) {
 			}},
 		{name: "guardrail off explicitly", environ: []string{"GUARDRAIL_ENABLED=false"},
 			check: func(t *testing.T, c config) { assert.False(t, c.guardrail) }},
+		{name: "no guard model by default", environ: []string{"GUARDRAIL_ENABLED=true"}, check: func(t *testing.T, c config) {
+			assert.Nil(t, c.guard)
+			assert.Empty(t, c.ignoredGuardVars)
+		}},
+		{name: "guard model as the stack sets it", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.08"),
+			check: func(t *testing.T, c config) {
+				assert.Equal(t, &guardConfig{modelDir: "/opt/ml/model/.guard-model", gpuMemoryUtilization: 0.08,
+					maxModelLen: 8192, maxChars: 2500, dtype: "auto"}, c.guard)
+			}},
+		{name: "guard dtype follows the main vLLM's", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.1", "SM_VLLM_DTYPE=float16"),
+			check: func(t *testing.T, c config) { assert.Equal(t, "float16", c.guard.dtype) }},
+		{name: "guard settings", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION= 0.5 ", "GUARD_MAX_MODEL_LEN=4096",
+			"GUARD_MAX_CHARS=1000", "GUARD_DTYPE=BFloat16", "SM_VLLM_DTYPE=float16"),
+			check: func(t *testing.T, c config) {
+				assert.Equal(t, &guardConfig{modelDir: "/opt/ml/model/.guard-model", gpuMemoryUtilization: 0.5,
+					maxModelLen: 4096, maxChars: 1000, dtype: "bfloat16"}, c.guard)
+			}},
+		{name: "guard bounds, low", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.001", "GUARD_MAX_MODEL_LEN=1024", "GUARD_MAX_CHARS=100"),
+			check: func(t *testing.T, c config) {
+				assert.Equal(t, 1024, c.guard.maxModelLen)
+				assert.Equal(t, 100, c.guard.maxChars)
+			}},
+		{name: "guard bounds, high", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.5", "GUARD_MAX_MODEL_LEN=32768", "GUARD_MAX_CHARS=1048576"),
+			check: func(t *testing.T, c config) {
+				assert.Equal(t, 32768, c.guard.maxModelLen)
+				assert.Equal(t, 1048576, c.guard.maxChars)
+			}},
+		{name: "an empty GUARD_MODEL_DIR is no guard model; the rest is ignored",
+			environ: []string{"GUARD_MODEL_DIR=", "GUARD_GPU_MEMORY_UTILIZATION=2", "GUARD_DTYPE=x"},
+			check: func(t *testing.T, c config) {
+				assert.Nil(t, c.guard)
+				assert.Equal(t, []string{"GUARD_GPU_MEMORY_UTILIZATION", "GUARD_DTYPE"}, c.ignoredGuardVars)
+			}},
 
 		{name: "train", args: []string{"train"}, wantErr: []string{`cannot "train"`}},
 		{name: "other arguments", args: []string{"serve", "--port", "1"}, wantErr: []string{`the only argument is "serve"`}},
@@ -70,6 +104,44 @@ func TestLoadConfig(t *testing.T) {
 			wantErr: []string{"GUARDRAIL_ENABLED is not true"}},
 		{name: "empty policy path", environ: []string{"GUARDRAIL_ENABLED=true", "GUARDRAIL_POLICY="}, wantErr: []string{"GUARDRAIL_POLICY is empty"}},
 		{name: "short hash", environ: []string{"GUARDRAIL_ENABLED=true", "GUARDRAIL_POLICY_SHA256=abc"}, wantErr: []string{"64 hex digits"}},
+		{name: "guard model without the guardrail", environ: []string{"GUARD_MODEL_DIR=/opt/ml/model/.guard-model", "GUARD_GPU_MEMORY_UTILIZATION=0.1"},
+			wantErr: []string{"GUARD_MODEL_DIR is set but GUARDRAIL_ENABLED is not true", "set GUARDRAIL_ENABLED=true to apply it, or remove GUARD_MODEL_DIR"}},
+		{name: "guard model with GUARDRAIL_ENABLED=false", environ: []string{"GUARDRAIL_ENABLED=false", "GUARD_MODEL_DIR=/g", "GUARD_GPU_MEMORY_UTILIZATION=0.1"},
+			wantErr: []string{"GUARD_MODEL_DIR is set but GUARDRAIL_ENABLED is not true"}},
+		{name: "a bad GUARDRAIL_ENABLED is reported once", environ: []string{"GUARDRAIL_ENABLED=yes", "GUARD_MODEL_DIR=/g", "GUARD_GPU_MEMORY_UTILIZATION=0.1"},
+			wantErr: []string{`GUARDRAIL_ENABLED="yes"`}, notErr: []string{"is not true"}},
+		{name: "guard memory share missing", environ: guardEnv(),
+			wantErr: []string{"GUARD_GPU_MEMORY_UTILIZATION is required with GUARD_MODEL_DIR"}},
+		{name: "guard memory share empty", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION="),
+			wantErr: []string{"GUARD_GPU_MEMORY_UTILIZATION is required"}},
+		{name: "guard memory share 0", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0"),
+			wantErr: []string{`GUARD_GPU_MEMORY_UTILIZATION="0": want a number above 0 and at most 0.5`}},
+		{name: "guard memory share above half", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.51"),
+			wantErr: []string{`GUARD_GPU_MEMORY_UTILIZATION="0.51"`}},
+		{name: "guard memory share negative", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=-0.1"),
+			wantErr: []string{`GUARD_GPU_MEMORY_UTILIZATION="-0.1"`}},
+		{name: "guard memory share NaN", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=NaN"),
+			wantErr: []string{`GUARD_GPU_MEMORY_UTILIZATION="NaN"`}},
+		{name: "guard memory share a percentage", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=10%"),
+			wantErr: []string{`GUARD_GPU_MEMORY_UTILIZATION="10%"`}},
+		{name: "guard max model len too small", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.1", "GUARD_MAX_MODEL_LEN=1023"),
+			wantErr: []string{`GUARD_MAX_MODEL_LEN: "1023": want a whole number from 1024 to 32768`}},
+		{name: "guard max model len too large", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.1", "GUARD_MAX_MODEL_LEN=32769"),
+			wantErr: []string{`GUARD_MAX_MODEL_LEN: "32769"`}},
+		{name: "guard max model len not a number", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.1", "GUARD_MAX_MODEL_LEN=8k"),
+			wantErr: []string{`GUARD_MAX_MODEL_LEN: "8k"`}},
+		{name: "guard max chars too small", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.1", "GUARD_MAX_CHARS=99"),
+			wantErr: []string{`GUARD_MAX_CHARS: "99": want a whole number from 100 to 1048576`}},
+		{name: "guard max chars too large", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.1", "GUARD_MAX_CHARS=1048577"),
+			wantErr: []string{`GUARD_MAX_CHARS: "1048577"`}},
+		{name: "guard dtype unknown", environ: append(guardEnv(), "GUARD_GPU_MEMORY_UTILIZATION=0.1", "GUARD_DTYPE=fp8"),
+			wantErr: []string{`GUARD_DTYPE="fp8": want one of vLLM's --dtype values: auto, half, float16, bfloat16, float, float32`}},
+		{name: "guard model dir relative", environ: []string{"GUARDRAIL_ENABLED=true", "GUARD_MODEL_DIR=.guard-model", "GUARD_GPU_MEMORY_UTILIZATION=0.1"},
+			wantErr: []string{`GUARD_MODEL_DIR=".guard-model": want an absolute path`}},
+		{name: "every guard problem at once", environ: []string{"GUARD_MODEL_DIR=g", "GUARD_GPU_MEMORY_UTILIZATION=1",
+			"GUARD_MAX_MODEL_LEN=0", "GUARD_MAX_CHARS=0", "GUARD_DTYPE=int8", "SAGEMAKER_BIND_TO_PORT=x"},
+			wantErr: []string{"GUARDRAIL_ENABLED is not true", "GUARD_MODEL_DIR=\"g\"", "GUARD_GPU_MEMORY_UTILIZATION=\"1\"", "GUARD_MAX_MODEL_LEN",
+				"GUARD_MAX_CHARS", "GUARD_DTYPE", "SAGEMAKER_BIND_TO_PORT"}},
 		{name: "every problem at once", args: []string{"train"}, environ: []string{"SAGEMAKER_BIND_TO_PORT=x", "SM_VLLM_HOST=0.0.0.0", "GUARDRAIL_ENABLED=1"},
 			wantErr: []string{`cannot "train"`, "SAGEMAKER_BIND_TO_PORT", "SM_VLLM_HOST is not allowed", "GUARDRAIL_ENABLED"}},
 	}
@@ -81,12 +153,20 @@ func TestLoadConfig(t *testing.T) {
 				for _, w := range tt.wantErr {
 					assert.Contains(t, err.Error(), w)
 				}
+				for _, w := range tt.notErr {
+					assert.NotContains(t, err.Error(), w)
+				}
 				return
 			}
 			require.NoError(t, err)
 			tt.check(t, c)
 		})
 	}
+}
+
+// guardEnv is the guardrail with a guard model, without its memory share.
+func guardEnv() []string {
+	return []string{"GUARDRAIL_ENABLED=true", "GUARD_MODEL_DIR=/opt/ml/model/.guard-model"}
 }
 
 func TestVerifyPolicyDirSHA256(t *testing.T) {

@@ -340,6 +340,16 @@ func TestRefusesToStart(t *testing.T) {
 			env: map[string]string{"SM_VLLM_PORT": "9000"}},
 		{name: "API key", wantMsg: "SM_VLLM_API_KEY is not allowed",
 			env: map[string]string{"SM_VLLM_API_KEY": "k"}},
+		{name: "guard model without the guardrail", wantMsg: "GUARD_MODEL_DIR is set but GUARDRAIL_ENABLED is not true",
+			env: map[string]string{"GUARD_MODEL_DIR": "/opt/ml/model/.guard-model", "GUARD_GPU_MEMORY_UTILIZATION": "0.1"}},
+		{name: "guard model without its memory share", wantMsg: "GUARD_GPU_MEMORY_UTILIZATION is required",
+			env: map[string]string{"GUARDRAIL_ENABLED": "true", "GUARDRAIL_POLICY": testPolicy, "GUARD_MODEL_DIR": "/opt/ml/model/.guard-model"}},
+		{name: "guard model weights missing", wantMsg: "GUARD_MODEL_DIR=/nonexistent/.guard-model: stat /nonexistent/.guard-model: no such file or directory",
+			env: map[string]string{"GUARDRAIL_ENABLED": "true", "GUARDRAIL_POLICY": testPolicy, "GUARD_MODEL_DIR": "/nonexistent/.guard-model",
+				"GUARD_GPU_MEMORY_UTILIZATION": "0.1"}},
+		{name: "guard model weights not a directory", wantMsg: "GUARD_MODEL_DIR=" + mustAbs(t, testPolicy) + " is not a directory",
+			env: map[string]string{"GUARDRAIL_ENABLED": "true", "GUARDRAIL_POLICY": testPolicy, "GUARD_MODEL_DIR": mustAbs(t, testPolicy),
+				"GUARD_GPU_MEMORY_UTILIZATION": "0.1"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -348,6 +358,7 @@ func TestRefusesToStart(t *testing.T) {
 			assert.Contains(t, in.stderr.String(), tt.wantMsg)
 			_, err := os.Stat(filepath.Join(in.dir, "argv.json"))
 			assert.ErrorIs(t, err, os.ErrNotExist, "vLLM was not started")
+			assert.False(t, in.started("guard/argv.json"), "nor the guard model")
 		})
 	}
 
@@ -363,6 +374,20 @@ func TestRefusesToStart(t *testing.T) {
 		assert.Equal(t, exitFailure, in.wait(30*time.Second))
 		assert.Contains(t, in.stderr.String(), "starting vLLM (/nonexistent/vllm)")
 	})
+	t.Run("the guard model's vLLM cannot be started", func(t *testing.T) {
+		in := start(t, map[string]string{"GUARDRAIL_ENABLED": "true", "GUARDRAIL_POLICY": testPolicy, "GUARD_MODEL_DIR": t.TempDir(),
+			"GUARD_GPU_MEMORY_UTILIZATION": "0.1", envVLLMCommand: "/nonexistent/vllm serve"})
+		assert.Equal(t, exitFailure, in.wait(30*time.Second))
+		assert.Contains(t, in.stderr.String(), "starting the guard model's vLLM (/nonexistent/vllm)")
+		assert.NotContains(t, in.stderr.String(), "starting vLLM", "the main vLLM is not tried")
+	})
+}
+
+func mustAbs(t *testing.T, path string) string {
+	t.Helper()
+	p, err := filepath.Abs(path)
+	require.NoError(t, err)
+	return p
 }
 
 // TestImagePolicy runs the policy the image bakes in, pinned by its hash,

@@ -55,9 +55,12 @@ const testServedModel = "deepseek-r1"
 // in well under a second, unless the machine is loaded), short where it is
 // not.
 var testOptions = runOptions{
-	healthInterval: 20 * time.Millisecond,
-	drainTimeout:   5 * time.Second,
-	stopTimeout:    10 * time.Second,
+	healthInterval:    20 * time.Millisecond,
+	drainTimeout:      5 * time.Second,
+	stopTimeout:       10 * time.Second,
+	guardStartTimeout: 30 * time.Second,
+	guardBackoffMin:   50 * time.Millisecond,
+	guardBackoffMax:   200 * time.Millisecond,
 }
 
 // testEnviron is the process environment without anything that would
@@ -67,8 +70,9 @@ func testEnviron(dir string, env map[string]string) []string {
 	var out []string
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(k, "SM_VLLM_") || strings.HasPrefix(k, "GUARDRAIL_") || strings.HasPrefix(k, "SAGEMAKER_") ||
-			k == envVLLMCommand || strings.HasPrefix(k, "FAKE_VLLM_") || k == envFake {
+		if strings.HasPrefix(k, "SM_VLLM_") || strings.HasPrefix(k, "GUARDRAIL_") || strings.HasPrefix(k, "GUARD_") ||
+			strings.HasPrefix(k, "SAGEMAKER_") || k == envVLLMCommand || strings.HasPrefix(k, "FAKE_VLLM_") ||
+			k == envFakeGuardRdy || k == envFake {
 			continue
 		}
 		out = append(out, kv)
@@ -161,24 +165,72 @@ func (in *instance) fakeFile(name, content string) {
 	require.NoError(in.t, os.Rename(tmp, filepath.Join(in.dir, name)))
 }
 
-// calls is how many completion requests reached the fake vLLM.
-func (in *instance) calls() int {
-	b, err := os.ReadFile(filepath.Join(in.dir, "calls"))
+// guardDir is the control directory of the fake guard model.
+func (in *instance) guardDir() string { return filepath.Join(in.dir, "guard") }
+
+// guardFile writes one of the fake guard's control files, whole at once
+// (the guard's directory exists once it has started).
+func (in *instance) guardFile(name, content string) {
+	in.t.Helper()
+	tmp := filepath.Join(in.guardDir(), "."+name+".tmp")
+	require.NoError(in.t, os.WriteFile(tmp, []byte(content), 0o600))
+	require.NoError(in.t, os.Rename(tmp, filepath.Join(in.guardDir(), name)))
+}
+
+// lines is the number of lines of a file of the fakes; 0 when absent.
+func (in *instance) lines(path string) int {
+	b, err := os.ReadFile(filepath.Join(in.dir, path))
 	if err != nil {
 		return 0
 	}
 	return strings.Count(string(b), "\n")
 }
 
+// calls is how many completion requests reached the fake vLLM.
+func (in *instance) calls() int { return in.lines("calls") }
+
+// guardCalls is how many the fake guard model got.
+func (in *instance) guardCalls() int { return in.lines("guard/calls") }
+
+// guardStarts is how many times the fake guard model was started.
+func (in *instance) guardStarts() int { return in.lines("guard/starts") }
+
 // argv is what the fake vLLM was started with.
 func (in *instance) argv() fakeArgv {
 	in.t.Helper()
+	return in.argvIn("argv.json", "the fake vLLM never started")
+}
+
+// guardArgv is what the fake guard model was last started with.
+func (in *instance) guardArgv() fakeArgv {
+	in.t.Helper()
+	return in.argvIn("guard/argv.json", "the fake guard model never started")
+}
+
+func (in *instance) argvIn(path, msg string) fakeArgv {
+	in.t.Helper()
 	var a fakeArgv
 	require.Eventually(in.t, func() bool {
-		b, err := os.ReadFile(filepath.Join(in.dir, "argv.json"))
+		b, err := os.ReadFile(filepath.Join(in.dir, path))
 		return err == nil && json.Unmarshal(b, &a) == nil
-	}, 30*time.Second, 10*time.Millisecond, "the fake vLLM never started")
+	}, 30*time.Second, 10*time.Millisecond, msg+"\nstderr:\n%s", in.stderr)
 	return a
+}
+
+// started reports whether the fake at path (argv.json or guard/argv.json)
+// has been started.
+func (in *instance) started(path string) bool {
+	_, err := os.Stat(filepath.Join(in.dir, path))
+	return err == nil
+}
+
+// pingCode is /ping's status now.
+func (in *instance) pingCode() int {
+	in.t.Helper()
+	resp := in.get("/ping")
+	_, _ = io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 func (in *instance) get(path string) *http.Response {

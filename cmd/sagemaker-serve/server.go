@@ -11,6 +11,8 @@ import (
 	"net/http"
 	"net/http/httputil"
 	"net/url"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -25,7 +27,10 @@ const pingTimeout = 1500 * time.Millisecond
 // server answers SageMaker's container contract (same document): GET /ping
 // and POST /invocations on one port.
 type server struct {
-	vllm        *url.URL // vLLM's base URL on loopback
+	vllm *url.URL // vLLM's base URL on loopback
+	// guard is the guard model's vLLM base URL on loopback; nil without
+	// one. /ping is healthy only when it answers too.
+	guard       *url.URL
 	servedModel string
 	maxBody     int64
 	// invoke serves a rewritten /invocations request at /v1/chat/completions
@@ -34,10 +39,18 @@ type server struct {
 	// clientKey is the bearer token the gateway accepts; empty without it.
 	clientKey string
 
-	health   *http.Client
-	ready    atomic.Bool // vLLM has answered /health once
-	stopping atomic.Bool // SIGTERM received, or vLLM gone
-	logger   *slog.Logger
+	health    *http.Client
+	ready     atomic.Bool   // vLLM has answered /health once
+	readyCh   chan struct{} // closed when ready is first set
+	readyOnce sync.Once
+	stopping  atomic.Bool // SIGTERM received, or vLLM gone
+	logger    *slog.Logger
+}
+
+// markReady records that vLLM has answered /health.
+func (s *server) markReady() {
+	s.ready.Store(true)
+	s.readyOnce.Do(func() { close(s.readyCh) })
 }
 
 // loopbackTransport talks to vLLM on 127.0.0.1. An HTTP(S)_PROXY in the
@@ -86,9 +99,12 @@ func (s *server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// ping is healthy only when vLLM is: its /health, probed live, so that
+// ping is healthy only when vLLM is, and the guard model's vLLM when the
+// container runs one: their /health, probed live and at once, so that
 // SageMaker replaces an instance whose engine has died even if the vLLM
-// process lingers. The body of a 200 is empty, as the contract asks.
+// process lingers, and so that an instance whose guard is down (being
+// restarted) is not counted healthy. The body of a 200 is empty, as the
+// contract asks.
 func (s *server) ping(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodPost: // vLLM's own /ping takes POST too
@@ -101,29 +117,55 @@ func (s *server) ping(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "shutting_down", "the container is shutting down")
 		return
 	}
-	if err := s.probe(r.Context()); err != nil {
+	if err := s.probeAll(r.Context()); err != nil {
 		writeError(w, http.StatusServiceUnavailable, "unavailable", "model_not_ready", "the model server is not healthy yet: "+err.Error())
 		return
 	}
 	w.WriteHeader(http.StatusOK)
 }
 
+// probeAll probes vLLM and the guard model's vLLM, if any, in parallel:
+// both within the one pingTimeout that SageMaker's 2 seconds allow.
+func (s *server) probeAll(ctx context.Context) error {
+	if s.guard == nil {
+		return s.probe(ctx)
+	}
+	guardErr := make(chan error, 1)
+	go func() { guardErr <- probeHealth(ctx, s.health, s.guard, guardName) }()
+	var msgs []string
+	if err := s.probe(ctx); err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	if err := <-guardErr; err != nil {
+		msgs = append(msgs, err.Error())
+	}
+	if len(msgs) > 0 {
+		return errors.New(strings.Join(msgs, "; "))
+	}
+	return nil
+}
+
 // probe asks vLLM's /health, which vLLM serves without its API key.
 func (s *server) probe(ctx context.Context) error {
+	return probeHealth(ctx, s.health, s.vllm, "vLLM")
+}
+
+// probeHealth asks the /health of the vLLM at base, within pingTimeout.
+func probeHealth(ctx context.Context, client *http.Client, base *url.URL, name string) error {
 	ctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.vllm.JoinPath("/health").String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base.JoinPath("/health").String(), nil)
 	if err != nil {
 		return fmt.Errorf("building the health probe: %w", err)
 	}
-	resp, err := s.health.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
-		return errors.New("vLLM does not answer")
+		return errors.New(name + " does not answer")
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("vLLM /health answered %d", resp.StatusCode)
+		return fmt.Errorf("%s /health answered %d", name, resp.StatusCode)
 	}
 	return nil
 }
@@ -135,7 +177,7 @@ func (s *server) watchReady(ctx context.Context, interval time.Duration, started
 	defer t.Stop()
 	for {
 		if s.probe(ctx) == nil {
-			s.ready.Store(true)
+			s.markReady()
 			s.logger.Info("vLLM is ready", "after", time.Since(started).Round(time.Millisecond).String())
 			return
 		}
@@ -169,7 +211,7 @@ func (s *server) invocations(w http.ResponseWriter, r *http.Request) {
 			writeError(w, http.StatusServiceUnavailable, "unavailable", "model_not_ready", "the model server is still starting")
 			return
 		}
-		s.ready.Store(true)
+		s.markReady()
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {

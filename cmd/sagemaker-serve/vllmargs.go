@@ -43,6 +43,9 @@ type vllmCLI struct {
 	// ServedModelName is SM_VLLM_SERVED_MODEL_NAME, or the model path (what
 	// vLLM then calls the model).
 	ServedModelName string
+	// DType is SM_VLLM_DTYPE's value ("" when unset: vLLM's auto), which
+	// the guard model gets too unless GUARD_DTYPE says otherwise.
+	DType string
 	// Flags are the flags, sorted by variable name so the command line is
 	// the same whatever order the environment lists them in.
 	Flags []string
@@ -88,6 +91,8 @@ func parseVLLMEnv(environ []string) (vllmCLI, error) {
 			continue
 		case name == "SERVED_MODEL_NAME":
 			c.ServedModelName = e.value
+		case name == "DTYPE":
+			c.DType = e.value
 		}
 		flag := "--" + strings.ReplaceAll(strings.ToLower(e.key), "_", "-")
 		switch strings.ToLower(e.value) {
