@@ -410,9 +410,6 @@ func checkGuardModel(r *reader, c *Config) {
 		if c.Target == "sagemaker" && c.SageMakerContainer == ContainerLMI {
 			r.fail("guardModel", c.GuardModel, "needs sagemakerContainer custom: the LMI container serves one model and has no guardrail")
 		}
-		if c.Target == "eks" {
-			r.fail("guardModel", c.GuardModel, "is not available on the eks target yet: use ec2 or sagemaker, or none")
-		}
 	default:
 		r.fail("guardModel", c.GuardModel, "must be %s, or %s (Qwen3Guard-Gen-0.6B served beside the model on its first GPU, "+
 			"its weights staged under <weightsPrefix>%s; see README)", GuardModelNone, GuardModelColocated, weights.GuardModelDir)

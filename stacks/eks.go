@@ -13,6 +13,7 @@ import (
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/eks"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/guardrail"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/k8sserving"
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/telemetry"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 )
@@ -147,6 +148,7 @@ func deployEKS(ctx *pulumi.Context, d *Deployment) error {
 		StartupSeconds:        s.StartupSeconds,
 		WeightsDiskGiB:        s.WeightsDiskGiB,
 		Guardrail:             gw,
+		Guard:                 eksGuard(d),
 		MetricsAgent:          sidecar,
 		ServicePort:           c.APIPort,
 	}, pulumi.Providers(cluster.Provider))
@@ -263,4 +265,12 @@ func UpdateKubeconfigCommand(region, clusterName string, deployer eks.Deployer) 
 		cmd += " --role-arn " + deployer.RoleARN
 	}
 	return cmd
+}
+
+// eksGuard is the colocated guard model of the vLLM container, if any.
+func eksGuard(d *Deployment) *vllm.GuardModel {
+	if d.Decision.Colocated == nil {
+		return nil
+	}
+	return &vllm.GuardModel{Decision: *d.Decision.Colocated, Port: guardModelPort, MaxChars: sizing.GuardMaxChars}
 }

@@ -153,6 +153,9 @@ func resolveEKS(d *Deployment) error {
 	}
 	w := d.Decision.WeightsGiB
 	s.StartupSeconds = 600 + int(w*20)
+	if d.Decision.Colocated != nil {
+		s.StartupSeconds += k8sserving.GuardStartupSeconds
+	}
 	s.WeightsDiskGiB = int(math.Ceil(w*1.1/10))*10 + 10
 	s.NodeDiskGiB = 100 + s.WeightsDiskGiB*s.ReplicasPerNode
 	return nil

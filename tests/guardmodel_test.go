@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/stacks/plan"
 )
 
 // The guard model on EC2: a second vLLM on the first GPU, its share taken out
@@ -76,7 +78,6 @@ func TestGuardModelConfigErrors(t *testing.T) {
 			`deepseek-r1-cn:guardModel = "qwen": must be none, or colocated`},
 		{"LMI", cfg("aws:region", "cn-northwest-1", "target", "sagemaker", "guardrail", "true", "guardModel", "colocated",
 			"sagemakerContainer", "lmi"), "needs sagemakerContainer custom"},
-		{"EKS", eksCfg("cn-northwest-1", "guardrail", "true", "guardModel", "colocated"), "is not available on the eks target yet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := configErr(t, tc.values)
@@ -151,4 +152,48 @@ func TestGuardModelColocatedOnSageMaker(t *testing.T) {
 		assert.False(t, strings.HasPrefix(k, "GUARD_"), "%s without the guard model", k)
 	}
 	assert.Equal(t, "0.90", env["SM_VLLM_GPU_MEMORY_UTILIZATION"])
+}
+
+// On EKS the guard runs in the vLLM container (the device plugin gives a GPU
+// to one container): a supervisor starts it first, then execs the model's
+// vLLM; the gateway asks it with the pod's key; the init container waits for
+// its weights; the start-up probe allows for it.
+func TestGuardModelColocatedOnEKS(t *testing.T) {
+	inProject(t)
+	off := mustPlan(t, eksCfg("cn-northwest-1", "guardrail", "true"))
+	p := mustPlan(t, eksCfg("cn-northwest-1", "guardrail", "true", "guardModel", "colocated"))
+	spec := podSpec(k8s(t, p, "kubernetes:apps/v1:Deployment"))
+	cs := containers(spec)
+	v := cs["vllm"]
+	cmd := toStrings(v["command"])
+	require.Len(t, cmd, 4)
+	assert.Equal(t, []string{"/bin/bash", "-c"}, cmd[:2])
+	args := strings.Join(toStrings(v["args"]), " ")
+	guard, model, ok := strings.Cut(args, " -- ")
+	require.True(t, ok, "%s", args)
+	assert.True(t, strings.HasPrefix(guard, "/models/model/.guard-model --served-model-name qwen3guard --host 127.0.0.1 --port 8002"), guard)
+	assert.Contains(t, guard, "--gpu-memory-utilization 0.15")
+	assert.True(t, strings.HasPrefix(model, "/models/model --served-model-name deepseek-r1-distill-qwen-14b"), model)
+	assert.Contains(t, model, "--gpu-memory-utilization 0.75")
+
+	gw := cs["guardrail"]
+	assert.Contains(t, strings.Join(toStrings(gw["args"]), " "), "-guard-endpoint http://127.0.0.1:8002/v1 -guard-model qwen3guard -guard-max-chars 2500")
+	var keyEnv bool
+	for _, e := range gw["env"].([]any) {
+		if e.(map[string]any)["name"] == "GUARDRAIL_GUARD_API_KEY" {
+			keyEnv = e.(map[string]any)["valueFrom"] != nil
+		}
+	}
+	assert.True(t, keyEnv, "the guard's key comes from the Secret")
+
+	fetch := strings.Join(toStrings(spec["initContainers"].([]any)[0].(map[string]any)["command"]), " ")
+	assert.Contains(t, fetch, ".guard-model/config.json")
+
+	startup := func(p *plan.Plan) float64 {
+		return containers(podSpec(k8s(t, p, "kubernetes:apps/v1:Deployment")))["vllm"]["startupProbe"].(map[string]any)["failureThreshold"].(float64)
+	}
+	assert.Equal(t, startup(off)+60, startup(p), "ten more minutes at one probe every 10 s")
+
+	offVLLM := containers(podSpec(k8s(t, off, "kubernetes:apps/v1:Deployment")))["vllm"]
+	assert.Equal(t, []string{"vllm"}, toStrings(offVLLM["command"]), "unchanged without the guard")
 }

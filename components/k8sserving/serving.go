@@ -93,6 +93,9 @@ type Args struct {
 	// MetricsAgent, when set, runs the CloudWatch agent as a sidecar of each
 	// vLLM pod (Resources.MetricsAgent sizes it).
 	MetricsAgent *MetricsAgent
+	// Guard, when set, runs the guard model beside vLLM on its first GPU
+	// (guard.go); its weights are under WeightsPrefix. Needs Guardrail.
+	Guard *vllm.GuardModel
 	// ServicePort is the port clients use.
 	ServicePort int
 }
@@ -162,6 +165,7 @@ func (a *Args) Validate() error {
 			errs = append(errs, fmt.Errorf("%s image %q is not in a private ECR registry of %s", name, img, a.Region.Name))
 		}
 	}
+	errs = append(errs, a.validateGuard()...)
 	if a.Replicas < 1 {
 		errs = append(errs, fmt.Errorf("replicas %d must be at least 1", a.Replicas))
 	}
@@ -391,6 +395,10 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 		}
 	}
 
+	command, cmdArgs := []string{"vllm"}, append([]string{"serve"}, server.Args()...)
+	if args.Guard != nil {
+		command, cmdArgs = guardCommand(args.Guard, server, modelDir)
+	}
 	res := args.Resources
 	dep, err := appsv1.NewDeployment(ctx, name+"-vllm", &appsv1.DeploymentArgs{
 		Metadata: &metav1.ObjectMetaArgs{
@@ -423,7 +431,7 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 					InitContainers: corev1.ContainerArray{corev1.ContainerArgs{
 						Name:    pulumi.String("fetch-weights"),
 						Image:   pulumi.String(args.Images.AWSCLI),
-						Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", fetchWeightsScript}),
+						Command: pulumi.ToStringArray([]string{"/bin/sh", "-c", fetchScript(args)}),
 						Env: corev1.EnvVarArray{
 							corev1.EnvVarArgs{Name: pulumi.String("AWS_STS_REGIONAL_ENDPOINTS"), Value: pulumi.String("regional")},
 							corev1.EnvVarArgs{Name: pulumi.String("AWS_REGION"), Value: pulumi.String(args.Region.Name)},
@@ -438,8 +446,8 @@ func deployment(ctx *pulumi.Context, name string, args *Args, opts []pulumi.Reso
 					Containers: append(append(guardrailContainer(args), corev1.ContainerArgs{
 						Name:    pulumi.String("vllm"),
 						Image:   pulumi.String(args.Images.VLLM),
-						Command: pulumi.ToStringArray([]string{"vllm"}),
-						Args:    pulumi.ToStringArray(append([]string{"serve"}, server.Args()...)),
+						Command: pulumi.ToStringArray(command),
+						Args:    pulumi.ToStringArray(cmdArgs),
 						Env: append(corev1.EnvVarArray{
 							corev1.EnvVarArgs{Name: pulumi.String("VLLM_API_KEY"), ValueFrom: &corev1.EnvVarSourceArgs{
 								SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String("vllm-api-key"), Key: pulumi.String("VLLM_API_KEY")},
@@ -606,15 +614,15 @@ func guardrailContainer(args *Args) corev1.ContainerArray {
 	return corev1.ContainerArray{corev1.ContainerArgs{
 		Name:  pulumi.String(GuardrailContainer),
 		Image: pulumi.String(g.Image),
-		Args: pulumi.ToStringArray([]string{
+		Args: pulumi.ToStringArray(append([]string{
 			"-listen", fmt.Sprintf("0.0.0.0:%d", args.ServicePort),
 			"-upstream", fmt.Sprintf("http://127.0.0.1:%d", args.Server.Port),
 			"-policy", "/etc/guardrail/policy.yaml",
-		}),
-		Env: corev1.EnvVarArray{
+		}, guardGatewayArgs(args.Guard)...)),
+		Env: append(corev1.EnvVarArray{
 			corev1.EnvVarArgs{Name: pulumi.String("GUARDRAIL_API_KEYS"), ValueFrom: key},
 			corev1.EnvVarArgs{Name: pulumi.String("GUARDRAIL_UPSTREAM_API_KEY"), ValueFrom: key},
-		},
+		}, guardGatewayEnv(args.Guard, key)...),
 		Ports: corev1.ContainerPortArray{corev1.ContainerPortArgs{
 			Name: pulumi.String("http"), ContainerPort: pulumi.Int(args.ServicePort),
 		}},
