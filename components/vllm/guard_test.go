@@ -1,6 +1,7 @@
 package vllm
 
 import (
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -129,11 +130,15 @@ func TestGuardWait(t *testing.T) {
 		sleeps   int
 	}{
 		{"answers on the third try", `n=$(grep -c '^curl ' "$SANDBOX/calls.log"); [ "$n" -ge 3 ]`, 0, 2},
-		{"never answers", `exit 7`, 1, guardHealthWaitTries},
+		{"never answers", `exit 7`, 1, 12},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, ud := prepared(t, guardBoot())
 			writeStub(t, s, "curl", "#!/bin/bash\necho \"curl $*\" >>\"$SANDBOX/calls.log\"\n"+tc.curl+"\n")
+			// 30 minutes of tries, run here as 12 (each is two processes).
+			seq := fmt.Sprintf("$(seq %d)", guardHealthWaitTries)
+			require.Contains(t, ud, seq)
+			ud = strings.Replace(ud, seq, "$(seq 12)", 1)
 			out, code := s.run(ud, "GUARDWAIT")
 			assert.Equal(t, tc.wantCode, code, out)
 			assert.Len(t, s.callsOf("sleep"), tc.sleeps)
