@@ -110,6 +110,9 @@ const minLMIMajor = 15
 const (
 	providerWaitSeconds = 3600
 	provisionSeconds    = 600
+	// guardStartupSeconds is what the custom container's start of a
+	// colocated guard model (a 1.5 GB model, eager mode) adds.
+	guardStartupSeconds = 300
 )
 
 // checkSageMaker holds the SageMaker rules that need only the config and
@@ -187,7 +190,14 @@ func resolveSageMaker(d *Deployment) error {
 			d.Decision.Notes = append(d.Decision.Notes, note)
 		}
 	}
-	s.DownloadTimeoutSeconds, s.StartupTimeoutSeconds = sageMakerTimeouts(d.Decision.WeightsGiB)
+	weightsGiB, startupExtra := d.Decision.WeightsGiB, 0
+	if g := d.Decision.Colocated; g != nil {
+		// SageMaker downloads the guard with the weights, and the container
+		// starts the guard and waits for it before it starts the model.
+		weightsGiB += sizing.GuardModel.WeightsBytes() / (1 << 30)
+		startupExtra = guardStartupSeconds
+	}
+	s.DownloadTimeoutSeconds, s.StartupTimeoutSeconds = sageMakerTimeouts(weightsGiB, startupExtra)
 	if d.Instance.LocalNVMeGB == 0 {
 		s.VolumeSizeGiB = 30 + int(math.Ceil(d.Decision.WeightsGiB*1.2/10))*10
 	}
@@ -215,9 +225,12 @@ func resolveSageMaker(d *Deployment) error {
 // 50 MB/s from S3) and the start-up health check (600 s + 10 s/GiB, loading
 // onto the GPUs and CUDA graphs), then scales both down to fit what the AWS
 // provider's wait leaves after provisioning, each at least SageMaker's 60 s.
-func sageMakerTimeouts(weightsGiB float64) (download, startup int) {
+//
+// startupExtra is added to the start-up: a colocated guard model's load
+// (guardStartupSeconds), before the model's.
+func sageMakerTimeouts(weightsGiB float64, startupExtra int) (download, startup int) {
 	download = 600 + int(weightsGiB*20)
-	startup = 600 + int(weightsGiB*10)
+	startup = 600 + int(weightsGiB*10) + startupExtra
 	if budget := providerWaitSeconds - provisionSeconds; download+startup > budget {
 		total := float64(download + startup)
 		download = int(float64(budget) * float64(download) / total)

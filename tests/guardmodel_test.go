@@ -146,7 +146,15 @@ func TestGuardModelColocatedOnSageMaker(t *testing.T) {
 	assert.Equal(t, "bfloat16", env["GUARD_DTYPE"])
 	require.NotNil(t, p.Sizing.GuardModel)
 
-	off := mustPlan(t, sagemakerCfg("cn-northwest-1", "guardrail", "true"))
+	off := mustPlan(t, sagemakerCfg("cn-northwest-1", "guardrail", "true", "model", "deepseek-r1-distill-qwen-14b"))
+	// The container waits for the guard before it starts the model, and
+	// SageMaker downloads the guard with the weights.
+	variant := func(p *plan.Plan) map[string]any {
+		return one(t, p, "aws:sagemaker/endpointConfiguration:EndpointConfiguration").Inputs["productionVariants"].([]any)[0].(map[string]any)
+	}
+	assert.GreaterOrEqual(t, variant(p)["containerStartupHealthCheckTimeoutInSeconds"].(float64),
+		variant(off)["containerStartupHealthCheckTimeoutInSeconds"].(float64)+300)
+	assert.Greater(t, variant(p)["modelDataDownloadTimeoutInSeconds"], variant(off)["modelDataDownloadTimeoutInSeconds"])
 	env = one(t, off, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)["environment"].(map[string]any)
 	for k := range env {
 		assert.False(t, strings.HasPrefix(k, "GUARD_"), "%s without the guard model", k)
