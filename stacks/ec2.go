@@ -370,13 +370,23 @@ func newAPIKey(ctx *pulumi.Context, d *Deployment) (*apikey.APIKey, error) {
 
 // StageWeightsCommands is how to copy the weights from ModelScope into the
 // bucket, run from any machine in China with the AWS CLI configured.
+//
+// With a colocated guard model, its weights go under the model's prefix
+// (weights.GuardModelDir), which every target reads them from.
 func StageWeightsCommands(d *Deployment, uri string) string {
 	dir := "./" + d.Model.Key
-	return strings.Join([]string{
+	cmds := []string{
 		"pip install -i " + d.Region.DefaultPipIndex() + " modelscope",
 		fmt.Sprintf("modelscope download --model %s --local_dir %s", d.Model.ModelScopeID, dir),
 		fmt.Sprintf("aws s3 sync %s %s --region %s --exclude '.*' --exclude '*/.*'", dir, uri, d.Region.Name),
-	}, " && ")
+	}
+	if d.Decision.Colocated != nil {
+		g := "./" + sizing.GuardModel.Key
+		cmds = append(cmds,
+			fmt.Sprintf("modelscope download --model %s --local_dir %s", sizing.GuardModel.ModelScopeID, g),
+			fmt.Sprintf("aws s3 sync %s %s%s --region %s --exclude '.*' --exclude '*/.*'", g, uri, weights.GuardModelDir, d.Region.Name))
+	}
+	return strings.Join(cmds, " && ")
 }
 
 // CurlExample is a chat request against an OpenAI-compatible endpoint, with

@@ -38,6 +38,10 @@ func TestGuardModelColocatedOnEC2(t *testing.T) {
 	assert.Equal(t, []string{"arn:aws-cn:s3:::dsr1-weights-offline/models/deepseek-ai/DeepSeek-R1-Distill-Qwen-7B/*"},
 		statement(t, doc, "ReadWeights").Resource)
 
+	// The staging commands put the guard where the instance reads it.
+	assert.Contains(t, p.Outputs["stageWeightsCommands"], "modelscope download --model Qwen/Qwen3Guard-Gen-0.6B --local_dir ./qwen3guard-gen-0.6b && "+
+		"aws s3 sync ./qwen3guard-gen-0.6b s3://dsr1-weights-offline/models/deepseek-ai/DeepSeek-R1-Distill-Qwen-7B/.guard-model/ --region cn-northwest-1")
+
 	// The plan says so, and the 7B still fits one A10G beside it.
 	assert.Equal(t, "g5.xlarge", lts[0].Inputs["instanceType"])
 	assert.Contains(t, strings.Join(p.Sizing.Notes, "\n"), "qwen3guard-gen-0.6b runs beside it on the first GPU")
