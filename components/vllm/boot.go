@@ -298,6 +298,24 @@ func (g GuardModel) Args(model string, v Version) []string {
 	return args
 }
 
+// GatewayArgs is the gateway's command line on the instance (without the
+// audit log, which telemetry adds): cmd/guardrail's flags, which its tests
+// parse from here.
+func (b Boot) GatewayArgs() []string {
+	g := b.Guardrail
+	if g == nil {
+		return nil
+	}
+	const key = "/run/deepseek-r1-cn-guardrail/api-key"
+	args := []string{"-listen", g.Listen, "-upstream", g.Upstream, "-policy", "/etc/deepseek-r1-cn/guardrail/policy.yaml",
+		"-api-keys-file", key, "-upstream-api-key-file", key}
+	if m := b.Guard; m != nil {
+		args = append(args, "-guard-endpoint", m.Endpoint(), "-guard-model", GuardServedModelName,
+			"-guard-api-key-file", key, "-guard-max-chars", strconv.Itoa(m.MaxChars))
+	}
+	return args
+}
+
 // Endpoint is the guard's OpenAI-compatible base URL for the gateway.
 func (g GuardModel) Endpoint() string { return fmt.Sprintf("http://127.0.0.1:%d/v1", g.Port) }
 
@@ -381,14 +399,14 @@ func (b Boot) Render() (string, error) {
 		AgentConfig, ScrapeConfig                                  string
 		// Guard: the guard model's unit, weights link and command line.
 		GuardUnit, GuardLink, GuardServedModelName string
-		GuardArgs                                  []string
+		GuardArgs, GatewayArgs                     []string
 		// GuardExclude is the guard's weights relative to the model's
 		// prefix, when they are under it: the model's copy skips them.
 		GuardExclude   string
 		GuardWaitTries int
 	}{
 		Boot: b, HomeDir: homeDir, ModelLink: modelLink, StateDir: stateDir, InstallUnit: InstallUnit,
-		ServeArgs: s.Args(), Env: s.Env(),
+		ServeArgs: s.Args(), Env: s.Env(), GatewayArgs: b.GatewayArgs(),
 		RetryInitialSeconds: RetryInitialSeconds, RetryMaxSeconds: RetryMaxSeconds, NVMeWaitTries: nvmeWaitTries,
 		TelemetryUnit: TelemetryUnit, AgentCtl: telemetry.AgentCtl,
 		AgentConfigFile: telemetry.AgentConfigFile, ScrapeConfigFile: telemetry.ScrapeConfigFile,
