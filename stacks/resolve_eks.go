@@ -123,7 +123,7 @@ func resolveEKS(d *Deployment) error {
 			need, s.ReplicasPerNode, s.GPUsPerReplica, d.Instance.Name, c.EKSGPUNodesDesired)}
 	}
 	s.ObservabilityAddon = c.Observability && c.EKSObservabilityAddon
-	opts := k8sserving.PodOptions{Guardrail: c.Guardrail, MetricsAgent: c.Observability}
+	opts := k8sserving.PodOptions{Guardrail: c.Guardrail, MetricsAgent: c.Observability, GuardModel: d.Decision.Colocated != nil}
 	if s.ObservabilityAddon {
 		opts.NodeDaemonSets = eks.ObservabilityGPUNodeRequests
 	}

@@ -47,6 +47,10 @@ type PodOptions struct {
 	Guardrail bool
 	// MetricsAgent adds the CloudWatch agent sidecar (MetricsAgentResources).
 	MetricsAgent bool
+	// GuardModel runs the guard model's vLLM in the vLLM container too
+	// (guard.go): a second Python process with PyTorch and CUDA, which needs
+	// guardModelMemoryMiB of host memory on top.
+	GuardModel bool
 	// NodeDaemonSets are the requests of the DaemonSets that run on every
 	// GPU node beyond those NodeReserve counts (aws-node, kube-proxy, the
 	// device plugin): the CloudWatch Observability add-on's, when it runs.
@@ -54,6 +58,11 @@ type PodOptions struct {
 	// preempt vLLM to fit (the add-on's run as system-node-critical).
 	NodeDaemonSets Resources
 }
+
+// guardModelMemoryMiB is the host memory of the guard model's vLLM process
+// (PyTorch, CUDA libraries, the tokenizer; its 1.4 GiB of weights are read
+// through the page cache): an estimate, UNCONFIRMED on a GPU.
+const guardModelMemoryMiB = 3072
 
 // MetricsAgentResources size the CloudWatch agent sidecar: it scrapes two
 // local endpoints once a minute and keeps only the catalog's metrics, a
@@ -144,9 +153,14 @@ func SizePod(vcpus, memoryGiB, replicasPerNode int, o PodOptions) (PodResources,
 	}
 	p.FetchWeights = Resources{MilliCPU: min(2000, shareCPU), MemoryMiB: min(2048, shareMem)}
 	p.ShmMiB = min(16384, p.VLLM.MemoryMiB/4)
-	if p.VLLM.MilliCPU < 1000 || p.VLLM.MemoryMiB < 4096 {
+	minMem, with := 4096, ""
+	if o.GuardModel {
+		minMem += guardModelMemoryMiB
+		with = " (7 GiB with the guard model beside it)"
+	}
+	if p.VLLM.MilliCPU < 1000 || p.VLLM.MemoryMiB < minMem {
 		return PodResources{}, fmt.Errorf("%d vCPU and %d GiB shared by %d replica(s) leave vLLM %dm CPU and %d MiB, "+
-			"below 1 vCPU and 4 GiB", vcpus, memoryGiB, replicasPerNode, p.VLLM.MilliCPU, p.VLLM.MemoryMiB)
+			"below 1 vCPU and 4 GiB%s", vcpus, memoryGiB, replicasPerNode, p.VLLM.MilliCPU, p.VLLM.MemoryMiB, with)
 	}
 	return p, p.Validate(o)
 }

@@ -107,3 +107,16 @@ func TestSizePodWithSidecarAndAddon(t *testing.T) {
 	_, err := SizePod(2, 8, 1, PodOptions{MetricsAgent: true, NodeDaemonSets: daemonSets})
 	assert.ErrorContains(t, err, "below 1 vCPU and 4 GiB")
 }
+
+// The guard model's process needs 3 GiB more of the vLLM container: a share
+// that fits vLLM alone (about 6 GiB) is refused with it.
+func TestSizePodWithGuardModel(t *testing.T) {
+	p, err := SizePod(4, 16, 2, PodOptions{Guardrail: true})
+	require.NoError(t, err)
+	require.Less(t, p.VLLM.MemoryMiB, 4096+guardModelMemoryMiB)
+	_, err = SizePod(4, 16, 2, PodOptions{Guardrail: true, GuardModel: true})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "7 GiB with the guard model beside it")
+	_, err = SizePod(48, 192, 1, PodOptions{Guardrail: true, GuardModel: true})
+	assert.NoError(t, err)
+}
