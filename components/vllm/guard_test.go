@@ -3,6 +3,7 @@ package vllm
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -148,6 +149,28 @@ func TestGuardWait(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A guard that exits while starting fails the wait at once, not after 30
+// minutes: systemd keeps the unit activating (and vllm.service waiting) for
+// as long as ExecStartPost runs.
+func TestGuardWaitStopsWhenTheGuardExits(t *testing.T) {
+	s, ud := prepared(t, guardBoot())
+	writeStub(t, s, "curl", "#!/bin/bash\necho \"curl $*\" >>\"$SANDBOX/calls.log\"\nexit 7\n")
+	gone := exec.Command("true")
+	require.NoError(t, gone.Run())
+	out, code := s.run(ud, "GUARDWAIT", fmt.Sprintf("MAINPID=%d", gone.Process.Pid))
+	assert.Equal(t, 1, code, out)
+	assert.Contains(t, out, "the guard model's vLLM exited while starting")
+	assert.Len(t, s.callsOf("curl"), 1)
+	assert.Empty(t, s.callsOf("sleep"))
+
+	// A live MAINPID keeps it waiting.
+	s, ud = prepared(t, guardBoot())
+	writeStub(t, s, "curl", "#!/bin/bash\necho \"curl $*\" >>\"$SANDBOX/calls.log\"\nn=$(grep -c '^curl ' \"$SANDBOX/calls.log\"); [ \"$n\" -ge 3 ]\n")
+	out, code = s.run(ud, "GUARDWAIT", fmt.Sprintf("MAINPID=%d", os.Getpid()))
+	assert.Equal(t, 0, code, out)
+	assert.Len(t, s.callsOf("sleep"), 2)
 }
 
 func TestValidateGuard(t *testing.T) {
