@@ -410,6 +410,11 @@ func checkGuardModel(r *reader, c *Config) {
 		if c.Target == "sagemaker" && c.SageMakerContainer == ContainerLMI {
 			r.fail("guardModel", c.GuardModel, "needs sagemakerContainer custom: the LMI container serves one model and has no guardrail")
 		}
+		if c.GPUMemoryUtilization > sizing.MaxColocatedUtilization {
+			r.fail("gpuMemoryUtilization", strconv.FormatFloat(c.GPUMemoryUtilization, 'f', -1, 64), "must be at most %.2f with guardModel "+
+				"colocated: the two models' shares add up to it, and the rest of the GPU holds both CUDA contexts and the model's CUDA graphs",
+				sizing.MaxColocatedUtilization)
+		}
 	default:
 		r.fail("guardModel", c.GuardModel, "must be %s, or %s (Qwen3Guard-Gen-0.6B served beside the model on its first GPU, "+
 			"its weights staged under <weightsPrefix>%s; see README)", GuardModelNone, GuardModelColocated, weights.GuardModelDir)

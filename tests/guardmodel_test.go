@@ -80,6 +80,8 @@ func TestGuardModelConfigErrors(t *testing.T) {
 			`deepseek-r1-cn:guardModel = "colocated": needs the guardrail gateway`},
 		{"unknown value", cfg("aws:region", "cn-northwest-1", "guardrail", "true", "guardModel", "qwen"),
 			`deepseek-r1-cn:guardModel = "qwen": must be none, or colocated`},
+		{"GPU memory above 0.90", cfg("aws:region", "cn-northwest-1", "guardrail", "true", "guardModel", "colocated",
+			"gpuMemoryUtilization", "0.93"), `deepseek-r1-cn:gpuMemoryUtilization = "0.93": must be at most 0.90 with guardModel colocated`},
 		{"LMI", cfg("aws:region", "cn-northwest-1", "target", "sagemaker", "guardrail", "true", "guardModel", "colocated",
 			"sagemakerContainer", "lmi"), "needs sagemakerContainer custom"},
 	} {

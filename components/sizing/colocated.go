@@ -36,6 +36,13 @@ const (
 	// minMainShare is the least of each GPU that the main model must keep;
 	// below it a colocated guard is refused rather than squeezed in.
 	minMainShare = 0.30
+	// MaxColocatedUtilization bounds the two shares together. What is left
+	// holds both engines' CUDA contexts (created before vLLM's memory
+	// snapshot, so outside either share) and the main model's CUDA graphs
+	// (captured after the KV cache is sized, outside the share in vLLM 0.11:
+	// vllm/v1/worker/gpu_model_runner.py capture_model): at 0.95 a T4 would
+	// have 0.75 GiB for all three.
+	MaxColocatedUtilization = 0.90
 )
 
 // Colocated is a second, small model served by its own vLLM beside the main
@@ -79,6 +86,10 @@ type ColocatedDecision struct {
 // share applies to every GPU (vLLM has one value for all of them), so with
 // tensor parallelism the other GPUs keep the guard's share unused.
 func colocate(c Colocated, t InstanceType, u float64) (main float64, cd ColocatedDecision, err error) {
+	if u > MaxColocatedUtilization+1e-9 {
+		return 0, ColocatedDecision{}, fmt.Errorf("with %s beside it, the GPU memory utilization %.2f must be at most %.2f: "+
+			"the rest holds both engines' CUDA contexts and the model's CUDA graphs", c.Model.Key, u, MaxColocatedUtilization)
+	}
 	gpuGiB := float64(t.GPU.MemoryMiB) / 1024
 	need := c.GiB()
 	share := math.Ceil(need/gpuGiB*100) / 100

@@ -80,3 +80,14 @@ func TestNoColocated(t *testing.T) {
 	assert.InDelta(t, 0.90, d.GPUMemoryUtilization, 1e-9)
 	assert.NotContains(t, d.Summary(), "qwen3guard")
 }
+
+// Above 0.90 together, the CUDA contexts and graphs outside the shares would
+// not fit (0.75 GiB left on a T4 at 0.95).
+func TestColocatedUtilizationCap(t *testing.T) {
+	_, err := Decide(mustModel(t, qwen1_5b), mustType(t, "g4dn.xlarge"), Options{GPUMemoryUtilization: 0.95, Colocated: GuardColocated()})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "must be at most 0.90")
+	d, err := Decide(mustModel(t, qwen1_5b), mustType(t, "g4dn.xlarge"), Options{GPUMemoryUtilization: 0.85, Colocated: GuardColocated()})
+	require.NoError(t, err)
+	assert.InDelta(t, 0.62, d.GPUMemoryUtilization, 1e-9)
+}

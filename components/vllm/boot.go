@@ -266,9 +266,9 @@ func (g *GuardModel) validate(b Boot) []error {
 	if g.Port < 1024 || g.Port > 65535 || g.Port == b.Server.Port {
 		errs = append(errs, fmt.Errorf("guard model port %d must be a free port above 1023, not vLLM's %d", g.Port, b.Server.Port))
 	}
-	if u := g.Decision.GPUMemoryUtilization; u <= 0 || u+b.Server.Decision.GPUMemoryUtilization > 0.95 {
-		errs = append(errs, fmt.Errorf("the guard model's GPU memory share %.2f and vLLM's %.2f must add up to at most 0.95",
-			u, b.Server.Decision.GPUMemoryUtilization))
+	if u := g.Decision.GPUMemoryUtilization; u <= 0 || u+b.Server.Decision.GPUMemoryUtilization > sizing.MaxColocatedUtilization+1e-9 {
+		errs = append(errs, fmt.Errorf("the guard model's GPU memory share %.2f and vLLM's %.2f must add up to at most %.2f",
+			u, b.Server.Decision.GPUMemoryUtilization, sizing.MaxColocatedUtilization))
 	}
 	if g.Decision.MaxModelLen <= 0 || g.MaxChars <= 0 {
 		errs = append(errs, errors.New("the guard model needs a max model length and a max number of characters"))

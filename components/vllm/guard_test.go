@@ -180,7 +180,7 @@ func TestValidateGuard(t *testing.T) {
 		want string
 	}{
 		{"no gateway", func(b *Boot) { b.Guardrail = nil; b.Server.Host = "0.0.0.0" }, "needs the guardrail gateway"},
-		{"shares above 0.95", func(b *Boot) { b.Server.Decision.GPUMemoryUtilization = 0.90 }, "must add up to at most 0.95"},
+		{"shares above 0.90", func(b *Boot) { b.Server.Decision.GPUMemoryUtilization = 0.80 }, "must add up to at most 0.90"},
 		{"vLLM's port", func(b *Boot) { b.Guard.Port = 8001 }, "not vLLM's 8001"},
 		{"no weights", func(b *Boot) { b.Guard.Weights = Weights{} }, "exactly one of the guard model's S3 URI and ModelScope id"},
 		{"not a prefix", func(b *Boot) { b.Guard.Weights.S3URI = "s3://b/guard" }, "is not an s3:// prefix ending in /"},
