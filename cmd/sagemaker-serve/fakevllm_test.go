@@ -107,6 +107,11 @@ func fakeVLLMMain(args []string) int {
 			return 70
 		}
 	}
+	// SIGTERM is caught before the fake says it has started (argv.json):
+	// a test that signals it as soon as it sees the file must find it
+	// listening for the signal, as vLLM's own handlers are.
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
 	seen := fakeArgv{Args: args, Env: map[string]string{}, Pid: os.Getpid()}
 	for _, k := range fakeEnvSeen {
 		if v, ok := os.LookupEnv(k); ok {
@@ -166,8 +171,6 @@ func fakeVLLMMain(args []string) int {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 
-	term := make(chan os.Signal, 1)
-	signal.Notify(term, syscall.SIGTERM)
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for {
