@@ -364,7 +364,8 @@ func Load(src configSource) (*Config, error) {
 	// EKS (issue 9).
 	c.EKSPrivateEndpointOnly = r.bool("eksPrivateEndpointOnly", false)
 	c.EKSAddonVersions = r.stringMap("eksAddonVersions")
-	c.GuardrailImageTag = r.string("guardrailImageTag", DefaultGuardrailImageTag)
+	// "" is resolved by checkLocalEKS: it depends on guardModel.
+	c.GuardrailImageTag = r.string("guardrailImageTag", "")
 	c.AWSProfile = r.string("aws:profile", "")
 	c.AWSAssumeRoleARN = r.assumeRoleARN()
 	c.EKSObservabilityAddon = r.bool("eksObservabilityAddon", true)

@@ -62,6 +62,16 @@ func checkLocalEKS(r *reader, c *Config) {
 		}
 	}
 
+	switch {
+	case c.GuardrailImageTag == "" && c.GuardModel == GuardModelColocated:
+		c.GuardrailImageTag = GuardGatewayImageTag
+	case c.GuardrailImageTag == "":
+		c.GuardrailImageTag = DefaultGuardrailImageTag
+	case c.GuardrailImageTag == DefaultGuardrailImageTag && c.GuardModel == GuardModelColocated && c.GuardrailImage == "" && c.Target == "eks":
+		r.fail("guardrailImageTag", c.GuardrailImageTag, "is the gateway from before the guard model's flags "+
+			"(-guard-max-chars): with guardModel colocated, build the image from this version, push it as %s "+
+			"(or another new tag) and set that here, or leave guardrailImageTag unset", GuardGatewayImageTag)
+	}
 	if !imageTagPattern.MatchString(c.GuardrailImageTag) || c.GuardrailImageTag == "latest" {
 		r.fail("guardrailImageTag", c.GuardrailImageTag, "must be a fixed image tag such as %s, never latest: "+
 			"a moving tag gives different nodes different gateways, and an update nothing to roll out",

@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -278,9 +279,37 @@ func checkGuardrailBuilt(ctx *pulumi.Context, c *Config) error {
 		return &ConfigError{Key: key("guardrailBinary"), Value: c.GuardrailBinary, Msg: "is not built: run " +
 			"`CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o " + c.GuardrailBinary + " ./cmd/guardrail` first"}
 	}
+	if c.GuardModel == GuardModelColocated {
+		if err := CheckGatewayBinary(c.GuardrailBinary); err != nil {
+			return &ConfigError{Key: key("guardrailBinary"), Value: c.GuardrailBinary, Msg: err.Error()}
+		}
+	}
 	if _, err := os.Stat(filepath.Join(c.GuardrailPolicyDir, guardrail.PolicyFile)); err != nil {
 		return &ConfigError{Key: key("guardrailPolicyDir"), Value: c.GuardrailPolicyDir,
 			Msg: "has no " + guardrail.PolicyFile + ": point it at a directory holding the policy and its word lists"}
+	}
+	return nil
+}
+
+// guardGatewayFlags are the gateway flags the guard model's instance passes
+// (vllm.Boot.GatewayArgs) that older builds lack; a gateway that does not
+// know a flag exits at start, and the instance would never serve.
+var guardGatewayFlags = []string{"guard-max-chars", "guard-api-key-file", "guard-endpoint"}
+
+// CheckGatewayBinary says whether a built gateway knows the guard model's
+// flags. A Go binary holds its flag names as string constants, so reading
+// it answers without running it (it is built for Linux; the deployer's
+// machine may not be).
+func CheckGatewayBinary(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot be read: %w", err)
+	}
+	for _, f := range guardGatewayFlags {
+		if !bytes.Contains(b, []byte(f)) {
+			return fmt.Errorf("was built before the guard model's flags (it has no -%s): rebuild it with "+
+				"`CGO_ENABLED=0 GOOS=linux GOARCH=amd64 go build -trimpath -o %s ./cmd/guardrail`", f, path)
+		}
 	}
 	return nil
 }

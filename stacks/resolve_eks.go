@@ -52,6 +52,10 @@ const (
 	// and a new build is rolled out by changing the tag.
 	DefaultGuardrailRepo     = "deepseek-r1-cn/guardrail"
 	DefaultGuardrailImageTag = "0.1.0"
+	// GuardGatewayImageTag is the default with guardModel colocated: a
+	// gateway built before it has no -guard-max-chars and would not start,
+	// so the tag that names it must be another one.
+	GuardGatewayImageTag = "0.2.0"
 	defaultVLLMRepo          = "vllm/vllm-openai"
 	// DefaultCloudWatchAgentRepo is the CloudWatch agent's image, mirrored
 	// from public.ecr.aws/cloudwatch-agent/cloudwatch-agent: the tag the

@@ -107,6 +107,11 @@ const minLMIMajor = 15
 // the instances; the weights download and the start-up health check share
 // the rest, so that SageMaker gives up (endpoint Failed, with a reason)
 // before the provider does.
+// guardImageSuffix ends the default custom image's tag with guardModel
+// colocated (v0.11.0-guard): built from a version of cmd/sagemaker-serve
+// that reads GUARD_MODEL_DIR.
+const guardImageSuffix = "-guard"
+
 const (
 	providerWaitSeconds = 3600
 	provisionSeconds    = 600
@@ -184,6 +189,12 @@ func resolveSageMaker(d *Deployment) error {
 		s.Image = c.SageMakerImage
 		if s.Image == "" {
 			s.Image = DefaultSageMakerRepo + ":v" + s.VLLM.String()
+			if d.Decision.Colocated != nil {
+				// An entry point built before the guard model ignores
+				// GUARD_*: the same tag would serve without the guard and
+				// say nothing. The guard's image has a tag of its own.
+				s.Image += guardImageSuffix
+			}
 		}
 		s.Environment = customEnvironment(d)
 		if note := sageMakerServer(d).AttentionNote(); note != "" {

@@ -1,6 +1,9 @@
 package tests
 
 import (
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -8,6 +11,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/stacks"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/stacks/plan"
 )
 
@@ -151,6 +155,10 @@ func TestGuardModelColocatedOnSageMaker(t *testing.T) {
 	assert.Equal(t, "2500", env["GUARD_MAX_CHARS"])
 	assert.Equal(t, "bfloat16", env["GUARD_DTYPE"])
 	require.NotNil(t, p.Sizing.GuardModel)
+	// An image built before the guard would ignore GUARD_*: the guard's has
+	// its own tag.
+	assert.Equal(t, "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/deepseek-r1-cn/sagemaker-vllm:v0.11.0-guard",
+		one(t, p, "aws:sagemaker/model:Model").Inputs["primaryContainer"].(map[string]any)["image"])
 
 	off := mustPlan(t, sagemakerCfg("cn-northwest-1", "guardrail", "true", "model", "deepseek-r1-distill-qwen-14b"))
 	// The container waits for the guard before it starts the model, and
@@ -208,6 +216,34 @@ func TestGuardModelColocatedOnEKS(t *testing.T) {
 	}
 	assert.Equal(t, startup(off)+60, startup(p), "ten more minutes at one probe every 10 s")
 
+	// A gateway built before the guard's flags would not start: the
+	// guard's has its own tag, and the old default tag is refused with it.
+	assert.Equal(t, "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/deepseek-r1-cn/guardrail:0.2.0", gw["image"])
+	assert.Equal(t, "123456789012.dkr.ecr.cn-northwest-1.amazonaws.com.cn/deepseek-r1-cn/guardrail:0.1.0", containers(podSpec(k8s(t, off, "kubernetes:apps/v1:Deployment")))["guardrail"]["image"])
+	err := configErr(t, eksCfg("cn-northwest-1", "guardrail", "true", "guardModel", "colocated", "guardrailImageTag", "0.1.0"))
+	assert.Contains(t, err.Error(), `deepseek-r1-cn:guardrailImageTag = "0.1.0": is the gateway from before the guard model's flags`)
+
 	offVLLM := containers(podSpec(k8s(t, off, "kubernetes:apps/v1:Deployment")))["vllm"]
 	assert.Equal(t, []string{"vllm"}, toStrings(offVLLM["command"]), "unchanged without the guard")
+}
+
+// The EC2 guard passes the gateway flags an older build lacks; such a build
+// is refused before anything is registered. Checked against the real
+// gateway, built here, and against a build without them.
+func TestGatewayBinaryKnowsTheGuardFlags(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the gateway")
+	}
+	bin := filepath.Join(t.TempDir(), "guardrail")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/guardrail")
+	build.Dir = projectDir
+	out, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	assert.NoError(t, stacks.CheckGatewayBinary(bin))
+
+	old := filepath.Join(t.TempDir(), "old-guardrail")
+	require.NoError(t, os.WriteFile(old, []byte("ELF ... -guard-endpoint -guard-api-key-file -listen -upstream"), 0o755))
+	err = stacks.CheckGatewayBinary(old)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "was built before the guard model's flags (it has no -guard-max-chars)")
 }
