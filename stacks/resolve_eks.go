@@ -56,7 +56,7 @@ const (
 	// gateway built before it has no -guard-max-chars and would not start,
 	// so the tag that names it must be another one.
 	GuardGatewayImageTag = "0.2.0"
-	defaultVLLMRepo          = "vllm/vllm-openai"
+	defaultVLLMRepo      = "vllm/vllm-openai"
 	// DefaultCloudWatchAgentRepo is the CloudWatch agent's image, mirrored
 	// from public.ecr.aws/cloudwatch-agent/cloudwatch-agent: the tag the
 	// Amazon CloudWatch Observability chart 6.4.0 runs
