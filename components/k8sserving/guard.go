@@ -52,9 +52,12 @@ for _ in $(seq %[1]d); do
 done
 exec vllm serve "$@"`
 
+// guardWaitTries is how many 5-second waits that is (a variable for tests).
+var guardWaitTries = guardWaitSeconds / 5
+
 // guardCommand is the vLLM container's command and arguments with the guard.
 func guardCommand(g *vllm.GuardModel, server vllm.Server, modelDir string) (command, args []string) {
-	script := fmt.Sprintf(guardSupervisor, guardWaitSeconds/5, g.Port)
+	script := fmt.Sprintf(guardSupervisor, guardWaitTries, g.Port)
 	args = append(g.Args(strings.TrimSuffix(modelDir, "/")+"/"+strings.TrimSuffix(weights.GuardModelDir, "/"), server.Version), "--")
 	return []string{"/bin/bash", "-c", script, "vllm-with-guard"}, append(args, server.Args()...)
 }

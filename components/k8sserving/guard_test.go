@@ -1,6 +1,7 @@
 package k8sserving
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -106,6 +107,11 @@ func TestGuardSupervisorRestartsTheGuard(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for the restart loop")
 	}
+	command, _ := guardCommand(testGuard(), testServer(), "/models/model")
+	require.Contains(t, command[2], fmt.Sprintf("$(seq %d)", guardWaitSeconds/5))
+	// Ten minutes of waits, run here as 12 (each is two processes).
+	defer func(n int) { guardWaitTries = n }(guardWaitTries)
+	guardWaitTries = 12
 	calls := supervise(t, 1000, true)
 	var waits, guards, lastHealth, model int
 	for i, c := range calls {
@@ -120,7 +126,7 @@ func TestGuardSupervisorRestartsTheGuard(t *testing.T) {
 			model = i
 		}
 	}
-	assert.Equal(t, guardWaitSeconds/5, waits, "it gave up waiting after %d s", guardWaitSeconds)
+	assert.Equal(t, 12, waits, "it gave up waiting after its tries")
 	assert.Greater(t, model, lastHealth, "then it started the model")
 	assert.Greater(t, guards, 1, "the guard was started again after it exited")
 }

@@ -39,6 +39,7 @@ func TestShellcheck(t *testing.T) {
 	}
 	for name, b := range lintBoots() {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			ud := mustRender(t, b)
 			args := []string{"-s", "bash"}
 			if strings.Contains(b.Server.ServedModelName, "$") {
