@@ -148,6 +148,22 @@ func vllmAlarms(s *metricSet, c *Config, st map[string]string, server, scale str
 	}
 }
 
+// failOpenAlarm fires on the first text the gateway let through unchecked
+// because a check failed in fail-open mode (the policy's failMode, or the
+// guard model's: a timeout or an unreachable guard). With fail-closed,
+// such failures are 5xx and error-rate catches them; with fail-open they
+// are invisible to clients, so one is enough. st are the dimensions of the
+// gateway's Prometheus metrics; logs says where to look.
+func failOpenAlarm(s *metricSet, st map[string]string, logs string) cw.Alarm {
+	return cw.Alarm{Key: "checks-skipped", Description: "The guardrail let texts through unchecked because a check " +
+		"failed in fail-open mode (the guard model timing out or unreachable, or a detector failing). First look at " +
+		logs + " for the failing check; with a colocated guard model, at its vLLM (vllm-guard.service, or the vllm " +
+		"container's log) and the guard's share of GPU memory.",
+		Metrics: []cw.Metric{s.m("skipped", "guardrail_fail_open_total", st, "Sum", "texts passed unchecked")},
+		Period:  alarmPeriod, Comparison: "GreaterThanThreshold", Threshold: 0, EvaluationPeriods: 1, DatapointsToAlarm: 1,
+		TreatMissingData: "notBreaching"}
+}
+
 // vllmTokensWidget draws generated and prompt tokens per second.
 func vllmTokensWidget(s *metricSet, st map[string]string, title string) cw.Widget {
 	return cw.Widget{Title: title, Metrics: []cw.Metric{

@@ -101,6 +101,7 @@ func ec2ObservabilityArgs(d *Deployment, stack string) (*observability.Args, err
 			return nil, err
 		}
 		alarms = append(alarms, gatewayAlarms(s, c, none, "the vllm log group, then the guardrail log group for upstream errors")...)
+		alarms = append(alarms, failOpenAlarm(s, st, "the guardrail log group"))
 		widgets = append(widgets, gatewayWidgets(s, stack, none)...)
 	}
 	if s.err != nil {

@@ -120,6 +120,7 @@ func eksObservabilityArgs(d *Deployment, stack, cluster string) (*observability.
 						"action": "BLOCKED"}, "Sum", "")),
 					hidden(s.m("reqs", "guardrail_requests_total", st, "Sum", "")),
 				}, rate("blockpct", "blocked", "reqs", "blocking findings per 100 requests")),
+			failOpenAlarm(s, st, "the guardrail containers' log in the application log group"),
 		)
 		if insights {
 			// The add-on's Fluent Bit brings the audit records to the
