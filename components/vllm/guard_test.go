@@ -215,3 +215,15 @@ func TestRenderGuardModelScope(t *testing.T) {
 	_, _ = s.run(ud, "GUARDPREPARE")
 	assert.NotContains(t, strings.Join(s.callsOf("aws"), "\n"), "s3 sync")
 }
+
+// With telemetry, the guard's output reaches vLLM's log group, marked.
+func TestGuardLogsWithTelemetry(t *testing.T) {
+	ud := mustRender(t, withTelemetry(guardBoot()))
+	serve := heredoc(t, ud, "GUARDSERVE")
+	assert.Contains(t, serve, "exec > >(sed -u 's/^/guard: /' | tee -a /var/log/deepseek-r1-cn/vllm.log) 2>&1\n")
+	s, ud := prepared(t, withTelemetry(guardBoot()))
+	out, code := s.run(ud, "GUARDPREPARE")
+	require.Equal(t, 0, code, out)
+	assert.FileExists(t, s.path("/var/log/deepseek-r1-cn/vllm.log"), "the guard may start first: it makes the file")
+	assert.NotContains(t, heredoc(t, mustRender(t, guardBoot()), "GUARDSERVE"), "tee", "not without telemetry")
+}
