@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -44,6 +45,18 @@ const guardMaxNumSeqs = 8
 
 // guardName names the guard's process in messages.
 const guardName = "the guard model's vLLM"
+
+// guardChildEnv is the guard vLLM's environment: the main vLLM's, on the first
+// GPU the container sees only (the first of CUDA_VISIBLE_DEVICES when it is
+// set), which is the GPU the sizing took the guard's share from.
+func guardChildEnv(environ []string, apiKey string) []string {
+	first := "0"
+	if v, ok := env(environ).get("CUDA_VISIBLE_DEVICES"); ok && strings.TrimSpace(v) != "" {
+		first, _, _ = strings.Cut(strings.TrimSpace(v), ",")
+	}
+	// The last value of a key wins (os/exec, Cmd.Env).
+	return append(childEnv(environ, apiKey), "CUDA_VISIBLE_DEVICES="+first)
+}
 
 // guardArgs is the guard vLLM's command line: the same command as the main
 // vLLM's (VLLM_COMMAND, default "vllm serve"), with its own arguments; none

@@ -388,3 +388,21 @@ func TestGuardStopsWithTheContainer(t *testing.T) {
 		assert.False(t, in.started("argv.json"))
 	})
 }
+
+// The guard runs on the container's first GPU only, the one its share of
+// memory was taken from; the main vLLM keeps them all.
+func TestGuardEnvFirstGPU(t *testing.T) {
+	for _, tc := range []struct {
+		visible, want string
+	}{{"", "0"}, {"2,3", "2"}, {"GPU-a1b2,GPU-c3d4", "GPU-a1b2"}} {
+		environ := []string{"PATH=/usr/bin"}
+		if tc.visible != "" {
+			environ = append(environ, "CUDA_VISIBLE_DEVICES="+tc.visible)
+		}
+		got, _ := env(guardChildEnv(environ, "k")).get("CUDA_VISIBLE_DEVICES")
+		assert.Equal(t, tc.want, got, "CUDA_VISIBLE_DEVICES=%q", tc.visible)
+		main, ok := env(childEnv(environ, "k")).get("CUDA_VISIBLE_DEVICES")
+		assert.Equal(t, tc.visible != "", ok)
+		assert.Equal(t, tc.visible, main)
+	}
+}

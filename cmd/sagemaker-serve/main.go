@@ -176,7 +176,7 @@ func run(ctx context.Context, args, environ []string, stdout, stderr io.Writer, 
 			APIKey: func(string) (string, error) { return guardKey, nil },
 		}
 		guard = &guardChild{
-			argv: guardArgs(c.command, *c.guard, guardPort), env: childEnv(environ, guardKey),
+			argv: guardArgs(c.command, *c.guard, guardPort), env: guardChildEnv(environ, guardKey),
 			stdout: stdout, stderr: stderr, reaper: reap, logger: logger, modelDir: c.guard.modelDir,
 			health: guardHealth(health, guardURL), interval: o.healthInterval,
 			backoffMin: o.guardBackoffMin, backoffMax: o.guardBackoffMax,
