@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/deepseek-r1-cn/deepseek-r1-cn/cmd/guardrail/internal/guard"
 )
 
 // metrics are the gateway's Prometheus collectors. Label values come from
@@ -72,6 +74,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	for _, c := range []prometheus.Collector{m.requests, m.interventions, m.latency, m.ttfb, m.upstreamErrs, m.failOpen, m.checkDuration, m.openStreams, m.classifier} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("proxy: registering metrics: %w", err)
+		}
+	}
+	// The texts passed unchecked start at 0 for every route that checks
+	// text: the CloudWatch agent sends a counter as the delta since its
+	// previous scrape, nothing for a series it sees for the first time, so
+	// the first such text would otherwise never reach the stack's
+	// checks-skipped alarm.
+	for _, route := range []string{routeChat, routeCompletions, routeApply} {
+		for _, src := range []guard.Source{guard.Input, guard.Output} {
+			m.failOpen.WithLabelValues(route, string(src))
 		}
 	}
 	return m, nil
