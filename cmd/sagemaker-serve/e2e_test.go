@@ -184,24 +184,11 @@ func TestGuardrail(t *testing.T) {
 			before := in.calls()
 			resp := in.post(tt.body)
 			require.Equal(t, http.StatusOK, resp.StatusCode)
-			var content, finish, source string
-			if tt.stream {
-				events, done := readEvents(t, resp)
-				assert.True(t, done)
-				var fins []string
-				content, _, fins = streamText(events)
-				finish = fins[len(fins)-1]
-				for _, ev := range events {
-					if g, ok := ev["guardrail"].(map[string]any); ok {
-						source, _ = g["source"].(string)
-					}
-				}
-			} else {
+			if !tt.stream {
 				assert.Equal(t, "GUARDRAIL_INTERVENED", resp.Header.Get("X-Guardrail-Action"))
-				m := readJSON(t, resp)
-				content, _, finish = choice0(m)
-				source, _ = m["guardrail"].(map[string]any)["source"].(string)
 			}
+			content, finish, g := answer(t, resp, tt.stream)
+			source, _ := g["source"].(string)
 			assert.Equal(t, tt.wantContent, content)
 			assert.Equal(t, tt.wantFinish, finish)
 			assert.Equal(t, tt.wantSource, source)

@@ -270,26 +270,8 @@ func TestGuardClassifies(t *testing.T) {
 			calls, guardCalls := in.calls(), in.guardCalls()
 			resp := in.post(tt.body)
 			require.Equal(t, http.StatusOK, resp.StatusCode)
-			var content, finish string
-			var policies []any
-			if tt.stream {
-				events, done := readEvents(t, resp)
-				assert.True(t, done)
-				var fins []string
-				content, _, fins = streamText(events)
-				finish = fins[len(fins)-1]
-				for _, ev := range events {
-					if g, ok := ev["guardrail"].(map[string]any); ok {
-						policies, _ = g["policies"].([]any)
-					}
-				}
-			} else {
-				m := readJSON(t, resp)
-				content, _, finish = choice0(m)
-				if g, ok := m["guardrail"].(map[string]any); ok {
-					policies, _ = g["policies"].([]any)
-				}
-			}
+			content, finish, g := answer(t, resp, tt.stream)
+			policies, _ := g["policies"].([]any)
 			assert.Equal(t, tt.wantContent, content)
 			assert.Equal(t, tt.wantFinish, finish)
 			if tt.wantPolicy == "" {

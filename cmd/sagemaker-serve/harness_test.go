@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
@@ -331,4 +332,29 @@ func choice0(m map[string]any) (content, reasoning, finish string) {
 	}
 	content, _ = ch["text"].(string)
 	return content, "", finish
+}
+
+// answer reads a chat answer, streamed or not: its text, its last finish
+// reason, and the gateway's "guardrail" object (the last one a stream
+// carried), nil when there is none.
+func answer(t *testing.T, resp *http.Response, stream bool) (content, finish string, guardrail map[string]any) {
+	t.Helper()
+	if !stream {
+		m := readJSON(t, resp)
+		content, _, finish = choice0(m)
+		guardrail, _ = m["guardrail"].(map[string]any)
+		return content, finish, guardrail
+	}
+	events, done := readEvents(t, resp)
+	assert.True(t, done)
+	var fins []string
+	content, _, fins = streamText(events)
+	require.NotEmpty(t, fins)
+	finish = fins[len(fins)-1]
+	for _, ev := range events {
+		if g, ok := ev["guardrail"].(map[string]any); ok {
+			guardrail = g
+		}
+	}
+	return content, finish, guardrail
 }
