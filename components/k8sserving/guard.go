@@ -8,7 +8,6 @@ import (
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
-	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/sizing"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/vllm"
 	"github.com/deepseek-r1-cn/deepseek-r1-cn/components/weights"
 )
@@ -90,17 +89,7 @@ func (a *Args) validateGuard() []error {
 	if a.Guardrail == nil {
 		errs = append(errs, errors.New("the guard model needs the guardrail gateway, which asks it"))
 	}
-	if g.Port == a.Server.Port || g.Port == a.ServicePort || g.Port < 1024 {
-		errs = append(errs, fmt.Errorf("the guard model's port %d must be its own, above 1023", g.Port))
-	}
-	if u := g.Decision.GPUMemoryUtilization; u <= 0 || u+a.Server.Decision.GPUMemoryUtilization > sizing.MaxColocatedUtilization+1e-9 {
-		errs = append(errs, fmt.Errorf("the guard model's GPU memory share %.2f and vLLM's %.2f must add up to at most %.2f",
-			u, a.Server.Decision.GPUMemoryUtilization, sizing.MaxColocatedUtilization))
-	}
-	if g.MaxChars <= 0 || g.Decision.MaxModelLen <= 0 {
-		errs = append(errs, errors.New("the guard model needs a max model length and a max number of characters"))
-	}
-	return errs
+	return append(errs, g.CheckBeside(a.Server, a.ServicePort)...)
 }
 
 // guardWeightsWait waits for the guard's weights too, after the model's: the

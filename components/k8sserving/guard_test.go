@@ -151,3 +151,16 @@ func TestGuardSupervisorShellcheck(t *testing.T) {
 	out, err := cmd.CombinedOutput()
 	assert.NoError(t, err, "%s", out)
 }
+
+// The pod's guard is checked as the instance's is (vllm.GuardModel.CheckBeside),
+// and may not take the Service's port either.
+func TestValidateGuard(t *testing.T) {
+	a := &Args{Server: testServer(), ServicePort: 8000, Guardrail: &Guardrail{}, Guard: testGuard()}
+	assert.Empty(t, a.validateGuard())
+	a.Guard.Port = 8000
+	assert.Contains(t, fmt.Sprint(a.validateGuard()), "guard model port 8000 must be a free port")
+	a.Guard, a.Guardrail = testGuard(), nil
+	assert.Contains(t, fmt.Sprint(a.validateGuard()), "needs the guardrail gateway")
+	a.Guardrail, a.Server.Decision.GPUMemoryUtilization = &Guardrail{}, 0.80
+	assert.Contains(t, fmt.Sprint(a.validateGuard()), "must add up to at most 0.90")
+}

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
@@ -263,12 +264,20 @@ func (g *GuardModel) validate(b Boot) []error {
 	if g.Weights.ModelScopeID != "" && b.Install.PipIndexURL == "" {
 		errs = append(errs, errors.New("a pip index is needed for the ModelScope client that downloads the guard model"))
 	}
-	if g.Port < 1024 || g.Port > 65535 || g.Port == b.Server.Port {
-		errs = append(errs, fmt.Errorf("guard model port %d must be a free port above 1023, not vLLM's %d", g.Port, b.Server.Port))
+	return append(errs, g.CheckBeside(b.Server)...)
+}
+
+// CheckBeside checks the guard against the model's server it runs beside,
+// on every target: a port of its own, and GPU shares that fit together.
+// ports are other ports of the host or pod it must not take.
+func (g GuardModel) CheckBeside(s Server, ports ...int) []error {
+	var errs []error
+	if g.Port < 1024 || g.Port > 65535 || g.Port == s.Port || slices.Contains(ports, g.Port) {
+		errs = append(errs, fmt.Errorf("guard model port %d must be a free port above 1023, not vLLM's %d", g.Port, s.Port))
 	}
-	if u := g.Decision.GPUMemoryUtilization; u <= 0 || u+b.Server.Decision.GPUMemoryUtilization > sizing.MaxColocatedUtilization+1e-9 {
+	if u := g.Decision.GPUMemoryUtilization; u <= 0 || u+s.Decision.GPUMemoryUtilization > sizing.MaxColocatedUtilization+1e-9 {
 		errs = append(errs, fmt.Errorf("the guard model's GPU memory share %.2f and vLLM's %.2f must add up to at most %.2f",
-			u, b.Server.Decision.GPUMemoryUtilization, sizing.MaxColocatedUtilization))
+			u, s.Decision.GPUMemoryUtilization, sizing.MaxColocatedUtilization))
 	}
 	if g.Decision.MaxModelLen <= 0 || g.MaxChars <= 0 {
 		errs = append(errs, errors.New("the guard model needs a max model length and a max number of characters"))
